@@ -1,0 +1,168 @@
+"""Configuration: defaults <- method config (dataset blocks) <- CLI flags <- ``key=value`` overrides."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
+
+from msabench.errors import ConfigError, UnknownNameError
+
+# Keys of the resolved config that do not change what is trained or measured (where and how it is written).
+NON_DETERMINING_KEYS: tuple[str, ...] = (
+    "data.path",
+    "data.root",
+    "data.num_workers",
+    "trainer.enable_progress_bar",
+    "trainer.log_every_n_steps",
+    "logging",
+)
+
+
+def load_defaults() -> DictConfig:
+    """The suite-wide defaults (``benchmark/configs/defaults.yaml``)."""
+    text = resources.files("msabench").joinpath("configs/defaults.yaml").read_text()
+    return OmegaConf.create(text)  # type: ignore[return-value]
+
+
+def load_method_config(method: str) -> DictConfig:
+    """The method's ``config.yaml`` as written, dataset blocks included."""
+    text = resources.files("msabench.models").joinpath(f"{method}/config.yaml").read_text()
+    return OmegaConf.create(text)  # type: ignore[return-value]
+
+
+def dataset_blocks(dataset: str, family: str) -> list[str]:
+    """Names of the method-config blocks that apply to ``dataset``, in merge order (later wins).
+
+    The paper's block for the dataset family comes first (``mosi`` for MOSI and MOSEI, ``sims``, ``iemocap``), then
+    the CPU budget of ``synthetic`` for every synthetic variant, then the block of the exact dataset name.
+    """
+    base = dataset.removeprefix("synthetic-") if dataset.startswith("synthetic-") else dataset
+    family_block = "mosei" if base == "mosei" else family
+    blocks = [family] if family_block == family else [family, family_block]
+    if dataset.startswith("synthetic"):
+        blocks.append("synthetic")
+    blocks.append(dataset)
+    return list(dict.fromkeys(blocks))
+
+
+def compose(
+    method: str,
+    dataset: str,
+    family: str,
+    flags: Mapping[str, Any] | None = None,
+    overrides: Sequence[str] = (),
+    extra_blocks: Iterable[str] = (),
+) -> DictConfig:
+    """Merge the defaults, the method's config, its dataset blocks, CLI flags and dotlist overrides.
+
+    Args:
+        method: registered method name (canonical).
+        dataset: dataset name (canonical).
+        family: the dataset's metric family (``mosi``, ``sims``, ``iemocap``).
+        flags: values from named CLI flags, as dotted keys (``{"seed": 1}``).
+        overrides: ``key=value`` strings; an unknown key is an error that suggests the closest valid key.
+        extra_blocks: further top-level blocks of the method config to merge last (``smoke`` in tests).
+
+    Returns:
+        The resolved config, read-only.
+    """
+    cfg = load_defaults()
+    method_cfg = load_method_config(method)
+    blocks = OmegaConf.to_container(method_cfg.get("datasets", {}))
+    extra = {name: method_cfg.get(name) for name in extra_blocks}
+    method_body = OmegaConf.masked_copy(method_cfg, [k for k in method_cfg if k not in ("datasets", "smoke")])
+    cfg = OmegaConf.merge(cfg, method_body)
+    cfg.method.name = method
+    cfg.dataset = dataset
+    OmegaConf.set_struct(cfg, True)
+    for block in dataset_blocks(dataset, family):
+        if blocks and block in blocks:
+            cfg = _merge_checked(cfg, blocks[block], f"the `datasets.{block}` block of {method}/config.yaml")
+    for name, block in extra.items():
+        if block is not None:
+            cfg = _merge_checked(cfg, block, f"the `{name}` block of {method}/config.yaml")
+    if flags:
+        dotted = [f"{k}={_to_dotlist_value(v)}" for k, v in flags.items() if v is not None]
+        cfg = _merge_dotlist(cfg, dotted)
+    cfg = _merge_dotlist(cfg, list(overrides))
+    OmegaConf.set_readonly(cfg, True)
+    return cfg
+
+
+def _to_dotlist_value(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return OmegaConf.to_yaml(value).strip() if isinstance(value, list | dict) else repr(value)
+
+
+def _merge_checked(cfg: DictConfig, block: Any, where: str) -> DictConfig:
+    try:
+        return OmegaConf.merge(cfg, block)  # type: ignore[return-value]
+    except (ConfigKeyError, ConfigAttributeError) as err:
+        raise ConfigError(f"{where} sets an unknown key: {_key_of(err)}") from None
+
+
+def _merge_dotlist(cfg: DictConfig, dotlist: list[str]) -> DictConfig:
+    for item in dotlist:
+        if "=" not in item:
+            raise ConfigError(f"override '{item}' is not of the form key=value (e.g. trainer.max_epochs=2)")
+        key = item.split("=", 1)[0].strip().lstrip("+")
+        if OmegaConf.select(cfg, key, default=_MISSING) is _MISSING and not item.startswith("+"):
+            raise UnknownNameError("config key", key, _all_keys(cfg))
+        try:
+            cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist([item.lstrip("+")]))  # type: ignore[assignment]
+        except OmegaConfBaseException as err:
+            raise ConfigError(f"cannot apply override '{item}': {str(err).splitlines()[0]}") from None
+    return cfg
+
+
+_MISSING = object()
+
+
+def _key_of(err: Exception) -> str:
+    key = getattr(err, "full_key", None) or getattr(err, "key", None)
+    return str(key) if key else str(err).splitlines()[0]
+
+
+def _all_keys(cfg: Any, prefix: str = "") -> list[str]:
+    keys: list[str] = []
+    if isinstance(cfg, DictConfig):
+        for k in cfg:
+            full = f"{prefix}{k}"
+            child = cfg._get_node(k)  # noqa: SLF001 - walk without resolving interpolations
+            keys.append(full)
+            if isinstance(child, DictConfig):
+                keys.extend(_all_keys(child, f"{full}."))
+    return keys
+
+
+def suggest_key(key: str, cfg: DictConfig) -> str | None:
+    """The closest valid dotted key to ``key``, if any."""
+    close = difflib.get_close_matches(key, _all_keys(cfg), n=1)
+    return close[0] if close else None
+
+
+def config_hash(cfg: DictConfig) -> str:
+    """SHA-256 of the parts of the resolved config that determine what is trained and measured."""
+    data = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(data, dict)
+    for dotted in NON_DETERMINING_KEYS:
+        *parents, leaf = dotted.split(".")
+        node: Any = data
+        for p in parents:
+            node = node.get(p, {})
+        if isinstance(node, dict):
+            node.pop(leaf, None)
+    return hashlib.sha256(OmegaConf.to_yaml(OmegaConf.create(data), sort_keys=True).encode()).hexdigest()
+
+
+def save(cfg: DictConfig, path: Path) -> None:
+    """Write the resolved config as YAML."""
+    path.write_text(OmegaConf.to_yaml(cfg, resolve=True))

@@ -1,0 +1,45 @@
+"""User-facing errors: each one is a single line that says what is wrong and how to fix it.
+
+The CLI prints ``error: <message>`` for any :class:`MSABenchError` and exits with status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class MSABenchError(Exception):
+    """Base class of every error caused by user input (flags, configs, data files)."""
+
+
+class UnknownNameError(MSABenchError, KeyError):
+    """An unknown method, dataset, protocol, policy or config key."""
+
+    def __init__(self, kind: str, name: str, valid: Iterable[str]) -> None:
+        valid = sorted(valid)
+        close = difflib.get_close_matches(name, valid, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        super().__init__(f"unknown {kind} '{name}'.{hint} Valid {kind}s: {', '.join(valid)}.")
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class ConfigError(MSABenchError, ValueError):
+    """A value out of range or inconsistent with another one."""
+
+
+class DatasetNotFoundError(MSABenchError, FileNotFoundError):
+    """A data file that is not where the user said it is."""
+
+
+class DataFormatError(MSABenchError, ValueError):
+    """A data file that does not follow the expected format (names the key or shape that is wrong)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class UnsafePickleError(DataFormatError):
+    """A pickle that tries to build an object outside numpy arrays, built-in containers and scalars."""

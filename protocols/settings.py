@@ -1,0 +1,86 @@
+"""Evaluation settings: one protocol at one point (a rate or a condition) under one mask seed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from msabench.datamodules.batch import MODALITY_LETTERS
+from msabench.errors import ConfigError, UnknownNameError
+
+ProtocolName = Literal["complete", "intra", "inter", "condition", "stochastic"]
+PROTOCOLS: Final[tuple[str, ...]] = ("intra", "inter")
+MAX_INTER_RATE: Final[float] = 2.0 / 3.0
+# The six fixed-availability conditions of MMIN/IF-MMIN and CorrKD, plus the complete one, in (t, a, v) letters.
+MISSING_CONDITIONS: Final[tuple[str, ...]] = ("t", "a", "v", "ta", "tv", "av")
+ALL_CONDITIONS: Final[tuple[str, ...]] = (*MISSING_CONDITIONS, "tav")
+
+
+def normalize_condition(condition: str) -> str:
+    """Canonical form of a condition: its letters in (t, a, v) order, e.g. ``'vt'`` -> ``'tv'``.
+
+    Raises:
+        ConfigError: letters other than t/a/v, repeated letters, or none.
+    """
+    letters = condition.strip().lower().replace("l", "t")  # papers write text as "l"
+    if not letters or set(letters) - set(MODALITY_LETTERS) or len(set(letters)) != len(letters):
+        raise ConfigError(
+            f"invalid condition '{condition}': use one to three distinct letters of t (text), a (audio), "
+            "v (vision), e.g. --condition ta"
+        )
+    return "".join(c for c in "tav" if c in letters)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A protocol at one point.
+
+    Attributes:
+        protocol: ``complete`` (nothing dropped), ``intra`` (steps dropped inside each modality at ``rate``),
+            ``inter`` (whole modalities dropped, sample-level missing rate ``rate``), ``condition`` (a fixed set of
+            available modalities) or ``stochastic`` (whole-modality plus frame drops, the S1 distribution).
+        rate: the rate of ``intra`` (in [0, 1]) or ``inter`` (in [0, 2/3]); None otherwise.
+        condition: the available modalities of ``condition`` in (t, a, v) letters; None otherwise.
+        mask_seed: the seed of the counter-based masks; every method sees the same masks for the same seed.
+    """
+
+    protocol: ProtocolName
+    rate: float | None = None
+    condition: str | None = None
+    mask_seed: int = 1111
+
+    def __post_init__(self) -> None:
+        match self.protocol:
+            case "intra":
+                _check_rate(self.rate, 1.0, "intra")
+            case "inter":
+                _check_rate(self.rate, MAX_INTER_RATE, "inter")
+            case "condition":
+                if self.condition is None:
+                    raise ConfigError("the condition protocol needs a condition, e.g. --condition ta")
+                object.__setattr__(self, "condition", normalize_condition(self.condition))
+            case "complete" | "stochastic":
+                pass
+            case _:
+                raise UnknownNameError(
+                    "protocol", str(self.protocol), ["complete", "intra", "inter", "condition", "stochastic"]
+                )
+
+    @property
+    def name(self) -> str:
+        """Short readable name, e.g. ``intra@0.3``, ``inter@0.2``, ``condition:ta``."""
+        match self.protocol:
+            case "intra" | "inter":
+                return f"{self.protocol}@{self.rate:g}"
+            case "condition":
+                return f"condition:{self.condition}"
+            case _:
+                return self.protocol
+
+
+def _check_rate(rate: float | None, upper: float, protocol: str) -> None:
+    if rate is None:
+        raise ConfigError(f"the {protocol} protocol needs a rate, e.g. --rate 0.3")
+    if not 0.0 <= float(rate) <= upper + 1e-9:
+        hint = " (every sample keeps at least one of three modalities)" if protocol == "inter" else ""
+        raise ConfigError(f"rate {rate} is out of range for {protocol}: use 0 <= rate <= {upper:.4g}{hint}")
