@@ -1,0 +1,271 @@
+"""MSAMethod: the one LightningModule every method subclasses.
+
+The base owns everything that must be identical across methods for a comparison to be fair: the step skeleton,
+metrics (computed once over the whole split, never averaged per batch), logging, the validation monitor,
+optimizers and schedules from config, gradient clipping per sub-network, and evaluation over many test settings
+in one pass (one test dataloader per setting). A method supplies a network, its losses and its config::
+
+    @register("my_method")
+    class MyMethod(MSAMethod):
+        paper_policy = "lnln"
+
+        def build_network(self, model_cfg, dims):
+            return MyNetwork(text_dim=dims.text_dim, ..., **model_cfg)
+
+        def forward(self, batch):                      # the missing view only: what test uses
+            return self.network(batch)
+
+        def training_loss(self, batch):                # may use the complete view (batch["text_full"], ...)
+            prediction = self(batch)
+            return {"loss": self.task_loss(prediction, batch["label"])}
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import lightning as L
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from msabench.datamodules.batch import Batch, has_complete_view, missing_view
+from msabench.metrics import MSAMetric
+from msabench.protocols.settings import Setting
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite; the run fails and its row records this error."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of a method's training, run by the runner as an ordinary ``Trainer.fit``.
+
+    Attributes:
+        name: stage name; its config block ``stages.<name>`` is merged over the run's config for this stage.
+        module: the MSAMethod subclass trained in this stage; it receives the previous stage's trained module.
+        policy: training policy of this stage (``complete`` for full-modality pretraining); None = the run's.
+        validation: ``auto`` (derived from the training policy) or ``complete``.
+    """
+
+    name: str
+    module: type[MSAMethod]
+    policy: str | None = None
+    validation: Literal["auto", "complete"] = "auto"
+
+
+class MSAMethod(L.LightningModule):
+    """Shared logic of every method. Subclasses implement ``build_network``, ``forward`` and ``training_loss``."""
+
+    method_name: ClassVar[str] = ""
+    paper_policy: ClassVar[str] = "matched"
+    validation_uses_complete_view: ClassVar[bool] = False
+    """True when ``validation_loss`` needs the complete view (MITR-DNet's selection loss has distillation terms).
+    ``forward`` still only ever sees the missing view."""
+
+    def __init__(self, cfg: DictConfig, dims: Any, previous: MSAMethod | None = None) -> None:
+        """Build the method.
+
+        Args:
+            cfg: the resolved run config (``cfg.model`` holds the network's hyperparameters).
+            dims: the data's dimensions (``msabench.datamodules.DataDims``), read from the data.
+            previous: the trained module of the previous stage, for methods with several stages.
+        """
+        super().__init__()
+        self.cfg = cfg
+        self.dims = dims
+        self.network = self.build_network(cfg.model, dims)
+        self.val_metric = MSAMetric(dims.metric_family, dims.num_classes)
+        self.test_metrics = nn.ModuleList()
+        self.test_settings: list[Setting] = []
+        self.test_results: dict[str, dict[str, float]] = {}
+        self._frozen: list[nn.Module] = []
+        self._val_loss_sum = 0.0
+        self._val_count = 0
+        if previous is not None:
+            self.init_from_previous(previous)
+
+    # ------------------------------------------------------------------ what a method supplies
+    def build_network(self, model_cfg: DictConfig, dims: Any) -> nn.Module:
+        """Return the method's network (a pure ``nn.Module``) built from ``cfg.model`` and the data's dims."""
+        raise NotImplementedError
+
+    def forward(self, batch: Batch) -> Tensor:
+        """Predict from the missing view: (B,) for regression, (B, C) logits for classification."""
+        raise NotImplementedError
+
+    def training_loss(self, batch: Batch) -> dict[str, Tensor]:
+        """Training loss: a dict with the total under ``loss`` and named parts (each logged)."""
+        raise NotImplementedError
+
+    def validation_loss(self, batch: Batch, prediction: Tensor) -> dict[str, Tensor]:
+        """Validation loss (what ``selection.metric: loss`` minimises): the task loss by default."""
+        return {"loss": self.task_loss(prediction, batch["label"])}
+
+    def init_from_previous(self, previous: MSAMethod) -> None:
+        """Take what this stage needs from the previous stage's trained module (encoders, a teacher)."""
+        raise NotImplementedError(f"{type(self).__name__} does not take a previous stage")
+
+    @classmethod
+    def stages(cls, cfg: DictConfig) -> list[Stage]:
+        """The training stages, in order; one stage by default."""
+        return [Stage("main", cls)]
+
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """Optimizer parameter groups; override for per-group learning rates (keys as in ``torch.optim``)."""
+        return [{"params": [p for p in self.parameters() if p.requires_grad]}]
+
+    # ------------------------------------------------------------------ helpers for methods
+    @property
+    def is_classification(self) -> bool:
+        """Whether the task is classification (IEMOCAP) rather than regression."""
+        return self.dims.task == "classification"
+
+    @property
+    def output_dim(self) -> int:
+        """Width of the prediction head: 1 for regression, the number of classes for classification."""
+        return int(self.dims.num_classes) if self.is_classification else 1
+
+    def task_loss(self, prediction: Tensor, label: Tensor) -> Tensor:
+        """Cross-entropy for classification; the configured regression loss (``loss.regression``) otherwise."""
+        if self.is_classification:
+            return F.cross_entropy(prediction, label.long())
+        prediction = prediction.reshape(label.shape)
+        match self.cfg.loss.regression:
+            case "l1":
+                return F.l1_loss(prediction, label)
+            case "mse":
+                return F.mse_loss(prediction, label)
+            case "smooth_l1":
+                return F.smooth_l1_loss(prediction, label)
+            case other:
+                raise ValueError(f"unknown regression loss '{other}': use l1, mse or smooth_l1")
+
+    def freeze(self, module: nn.Module) -> nn.Module:
+        """Freeze ``module`` (a teacher): no gradients, and kept in eval mode even when the method trains."""
+        module.requires_grad_(False)
+        module.eval()
+        self._frozen.append(module)
+        return module
+
+    def train(self, mode: bool = True) -> MSAMethod:
+        """Switch modes, keeping frozen modules in eval mode (dropout off, BatchNorm statistics fixed)."""
+        super().train(mode)
+        for module in self._frozen:
+            module.eval()
+        return self
+
+    # ------------------------------------------------------------------ evaluation settings
+    def set_test_settings(self, settings: Sequence[Setting]) -> None:
+        """One metric collection per test setting (one test dataloader each, in the same order)."""
+        self.test_settings = list(settings)
+        device = self.device
+        self.test_metrics = nn.ModuleList(
+            MSAMetric(self.dims.metric_family, self.dims.num_classes).to(device) for _ in settings
+        )
+        self.test_results = {}
+
+    # ------------------------------------------------------------------ the step skeleton
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        parts = self.training_loss(batch)
+        loss = parts["loss"]
+        if not torch.isfinite(loss):
+            values = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in parts.items())
+            raise NonFiniteLossError(f"non-finite training loss at epoch {self.current_epoch}: {values}")
+        size = batch["label"].shape[0]
+        self.log_dict({f"train/{k}": v.detach() for k, v in parts.items()}, on_step=False, on_epoch=True,
+                      batch_size=size)
+        return loss
+
+    def validation_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        prediction = self(missing_view(batch))
+        parts = self.validation_loss(batch, prediction)
+        size = batch["label"].shape[0]
+        self._val_loss_sum += float(parts["loss"].detach()) * size
+        self._val_count += size
+        self.val_metric.update(prediction.detach(), batch["label"])
+
+    def on_validation_epoch_end(self) -> None:
+        # Pooled over every validation dataloader (MMIN's 6N condition-replicated set is one pool).
+        values = {f"val/{k}": v for k, v in self.val_metric.compute().items()}
+        values["val/loss"] = torch.tensor(self._val_loss_sum / max(self._val_count, 1), dtype=torch.float64)
+        self.val_metric.reset()
+        self._val_loss_sum, self._val_count = 0.0, 0
+        self.log_dict({k: v.float() for k, v in values.items()}, prog_bar=False)
+
+    def test_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        if has_complete_view(batch):
+            raise RuntimeError("a test batch carries the complete view; the datamodule must strip it")
+        prediction = self(batch)
+        self.test_metrics[dataloader_idx].update(prediction.detach(), batch["label"])
+
+    def on_test_epoch_end(self) -> None:
+        for setting, metric in zip(self.test_settings, self.test_metrics, strict=True):
+            self.test_results[setting.name] = {k: float(v) for k, v in metric.compute().items()}
+            metric.reset()
+
+    # ------------------------------------------------------------------ optimisation
+    def configure_optimizers(self) -> Any:
+        optim = self.cfg.optim
+        groups = self.parameter_groups()
+        kwargs = {"lr": optim.lr, "weight_decay": optim.weight_decay, "betas": tuple(optim.betas)}
+        match optim.name:
+            case "adam":
+                optimizer = torch.optim.Adam(groups, **kwargs)
+            case "adamw":
+                optimizer = torch.optim.AdamW(groups, **kwargs)
+            case other:
+                raise ValueError(f"unknown optimizer '{other}': use adam or adamw")
+        schedule = lr_multiplier(optim.scheduler, int(self.cfg.trainer.max_epochs))
+        if schedule is None:
+            return optimizer
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        max_norm = self.cfg.optim.clip_norm_per_submodule
+        if max_norm is not None:
+            # MMIN/IF-MMIN clip each sub-network separately; Lightning's clipping is global.
+            for child in self.network.children():
+                params = [p for p in child.parameters() if p.grad is not None]
+                if params:
+                    nn.utils.clip_grad_norm_(params, float(max_norm))
+
+
+def lr_multiplier(scheduler: Mapping[str, Any] | DictConfig, max_epochs: int) -> Any:
+    """The epoch-level learning-rate multiplier of ``optim.scheduler``, or None for a constant rate.
+
+    ``linear_decay`` (MMIN/IF-MMIN): 1 - max(0, e - n_const) / (n_decay + 1) at 1-based epoch e.
+    ``warmup_cosine`` (LNLN/TF-Mamba): linear warm-up over ``warmup_fraction`` of the epochs, then cosine to 0.
+    """
+    cfg = OmegaConf.to_container(scheduler) if isinstance(scheduler, DictConfig) else dict(scheduler)
+    assert isinstance(cfg, dict)
+    match cfg.get("name", "none"):
+        case "none" | None:
+            return None
+        case "linear_decay":
+            n_const, n_decay = int(cfg["n_const"]), int(cfg["n_decay"])
+            return lambda epoch: 1.0 - max(0, epoch + 1 - n_const) / (n_decay + 1)
+        case "warmup_cosine":
+            warmup = max(1, math.ceil(float(cfg["warmup_fraction"]) * max_epochs))
+            rest = max(1, max_epochs - warmup)
+
+            def multiplier(epoch: int) -> float:
+                if epoch < warmup:
+                    return (epoch + 1) / warmup
+                return 0.5 * (1.0 + math.cos(math.pi * min(epoch - warmup, rest) / rest))
+
+            return multiplier
+        case other:
+            raise ValueError(f"unknown scheduler '{other}': use none, linear_decay or warmup_cosine")
+
+
+def count_parameters(modules: Iterable[nn.Module] | nn.Module) -> int:
+    """Number of trainable parameters."""
+    modules = [modules] if isinstance(modules, nn.Module) else list(modules)
+    return sum(p.numel() for m in modules for p in m.parameters() if p.requires_grad)

@@ -1,0 +1,37 @@
+"""Small layers shared by several methods."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+
+def sinusoidal_positions(length: int, dim: int, device: torch.device | None = None) -> Tensor:
+    """The Transformer's sinusoidal position table, (length, dim)."""
+    position = torch.arange(length, device=device, dtype=torch.float32).unsqueeze(1)
+    div = torch.exp(torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / dim))
+    table = torch.zeros(length, dim, device=device)
+    table[:, 0::2] = torch.sin(position * div)
+    table[:, 1::2] = torch.cos(position * div[: dim // 2])
+    return table
+
+
+def masked_mean(x: Tensor, mask: Tensor | None) -> Tensor:
+    """Mean over time of (B, T, D) over the True positions of ``mask`` (B, T); all positions when None.
+
+    A sequence with no True position pools to zeros (a wholly missing modality), never NaN.
+    """
+    if mask is None:
+        return x.mean(dim=1)
+    weight = mask.unsqueeze(-1).to(x.dtype)
+    return (x * weight).sum(dim=1) / weight.sum(dim=1).clamp_min(1.0)
+
+
+class MLP(nn.Sequential):
+    """Linear -> activation -> dropout -> Linear, the two-layer block most heads and experts use."""
+
+    def __init__(self, in_dim: int, hidden: int, out_dim: int, dropout: float = 0.0,
+                 activation: type[nn.Module] = nn.ReLU) -> None:
+        super().__init__(nn.Linear(in_dim, hidden), activation(), nn.Dropout(dropout), nn.Linear(hidden, out_dim))
