@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import difflib
+from contextlib import nullcontext
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from msabench.errors import ConfigError, UnknownNameError
@@ -82,6 +83,7 @@ def compose(
     cfg.method.name = method
     cfg.dataset = dataset
     OmegaConf.set_struct(cfg, True)
+    _open_free_form_blocks(cfg)
     for block in dataset_blocks(dataset, family):
         if blocks and block in blocks:
             cfg = _merge_checked(cfg, blocks[block], f"the `datasets.{block}` block of {method}/config.yaml")
@@ -94,6 +96,17 @@ def compose(
     cfg = _merge_dotlist(cfg, list(overrides))
     OmegaConf.set_readonly(cfg, True)
     return cfg
+
+
+# Blocks whose keys belong to a dataset or a policy and are checked there, not against the defaults.
+FREE_FORM_BLOCKS: tuple[str, ...] = ("data.options", "policy")
+
+
+def _open_free_form_blocks(cfg: DictConfig) -> None:
+    for key in FREE_FORM_BLOCKS:
+        node = OmegaConf.select(cfg, key)
+        if isinstance(node, DictConfig):
+            OmegaConf.set_struct(node, False)
 
 
 def _to_dotlist_value(value: Any) -> str:
@@ -114,10 +127,13 @@ def _merge_dotlist(cfg: DictConfig, dotlist: list[str]) -> DictConfig:
         if "=" not in item:
             raise ConfigError(f"override '{item}' is not of the form key=value (e.g. trainer.max_epochs=2)")
         key = item.split("=", 1)[0].strip().lstrip("+")
-        if OmegaConf.select(cfg, key, default=_MISSING) is _MISSING and not item.startswith("+"):
+        free = any(key.startswith(f"{block}.") for block in FREE_FORM_BLOCKS)
+        if OmegaConf.select(cfg, key, default=_MISSING) is _MISSING and not (free or item.startswith("+")):
             raise UnknownNameError("config key", key, _all_keys(cfg))
         try:
-            cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist([item.lstrip("+")]))  # type: ignore[assignment]
+            with open_dict(cfg) if item.startswith("+") else nullcontext():
+                cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist([item.lstrip("+")]))  # type: ignore[assignment]
+            _open_free_form_blocks(cfg)
         except OmegaConfBaseException as err:
             raise ConfigError(f"cannot apply override '{item}': {str(err).splitlines()[0]}") from None
     return cfg

@@ -63,6 +63,21 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see either the old file or the whole new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def write_results(run_dir: Path, frame: pd.DataFrame) -> Path:
     """Write a run's tidy results atomically, columns in the canonical order (full precision)."""
     ordered = frame.reindex(columns=[*RESULT_COLUMNS, *[c for c in frame.columns if c not in RESULT_COLUMNS]])
@@ -101,3 +116,16 @@ def read_results(root: Path | Iterable[Path]) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=list(RESULT_COLUMNS))
     return pd.concat(frames, ignore_index=True)
+
+
+def run_statuses(root: Path) -> pd.DataFrame:
+    """One row per run directory under ``root`` (any depth, with a status record or results): its ``status``
+    (``running`` for one in progress or interrupted, ``finished``, ``failed``; ``missing`` for results without
+    a status), ``run_key``, ``error`` and ``run_dir``. Runs archived by ``--rerun`` are left out."""
+    dirs = {p.parent for name in (STATUS_FILE, RESULTS_FILE) for p in Path(root).rglob(name)}
+    rows = []
+    for run_dir in sorted(d for d in dirs if not d.name.startswith(".") and ".replaced-" not in d.name):
+        status = read_status(run_dir)
+        rows.append({"run_dir": str(run_dir), "status": status.get("status"), "run_key": status.get("run_key"),
+                     "error": status.get("error")})
+    return pd.DataFrame(rows, columns=["run_dir", "status", "run_key", "error"])

@@ -1,0 +1,1 @@
+"""DERL: mixture of disentangled (private and routed shared) experts with multi-level reconstruction."""

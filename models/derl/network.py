@@ -1,0 +1,380 @@
+"""DERL's network: token compression, hybrid (private + routed shared) experts, decoders, gated expert fusion.
+
+Everything architectural is [proposed] in ``spec/methods.md`` §4.3 (no code of the authors is public); every
+choice is a constructor argument named as the config key that sets it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from msabench.models.components.layers import MLP, sinusoidal_positions
+from msabench.models.components.text import TextEncoder
+
+CompressorKind = Literal["transformer", "perceiver"]
+LowLevelInput = Literal["encoder", "projection"]
+
+
+class Encoded(NamedTuple):
+    """What the three token compressors give for one view, in (text, audio, vision) order.
+
+    Attributes:
+        tokens: (B, 3, T, H) the T compressed tokens per modality (H_m).
+        frames: per modality (B, L_m, H): the Transformer's frame outputs (``transformer``) or the positioned
+            projected frames (``perceiver``).
+        projected: per modality (B, L_m, H), the projected frames before any attention.
+        text_features: (B, L_t, D_t) the text encoder's token features.
+    """
+
+    tokens: Tensor
+    frames: tuple[Tensor, Tensor, Tensor]
+    projected: tuple[Tensor, Tensor, Tensor]
+    text_features: Tensor
+
+
+class DERLOutput(NamedTuple):
+    """A forward pass on one view.
+
+    Attributes:
+        prediction: (B, output_dim) the head's output.
+        encoded: the compressors' output.
+        private: (B, 3, T, H) private-expert features P_m.
+        shared: (B, 3, T, H) routed shared-expert features S_m.
+        router: (B, 3, K) dense router probabilities r_m (before any top-k).
+        importance: (B, 6) fusion weights over (P_t, P_a, P_v, S_t, S_a, S_v).
+    """
+
+    prediction: Tensor
+    encoded: Encoded
+    private: Tensor
+    shared: Tensor
+    router: Tensor
+    importance: Tensor
+
+
+def attention(query: Tensor, key_value: Tensor, heads: int, attend: Tensor | None = None) -> Tensor:
+    """Multi-head scaled dot-product attention of (B, S, H) queries over (B, S', 2H) packed keys and values.
+
+    No dropout on the attention weights: with it PyTorch cannot use its fused kernels, the score matrix of a
+    508-step sequence is materialised and a CPU step is about ten times slower (LNLN has none either).
+
+    Args:
+        query: (B, S, H) projected queries.
+        key_value: (B, S', 2H) projected keys then values.
+        heads: number of heads.
+        attend: (B, S') True where a key may be attended to; every row needs one. None attends to all keys.
+    """
+    batch, length, hidden = query.shape
+    q = query.view(batch, length, heads, hidden // heads).transpose(1, 2)
+    k, v = key_value.view(batch, key_value.shape[1], 2, heads, hidden // heads).permute(2, 0, 3, 1, 4)
+    mask = None if attend is None else attend[:, None, None, :]
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    return out.transpose(1, 2).reshape(batch, length, hidden)
+
+
+class AttentionBlock(nn.Module):
+    """Pre-norm attention and feed-forward block: self-attention, or cross-attention to a context."""
+
+    def __init__(self, hidden: int, heads: int, ff_dim: int, dropout: float, cross: bool = False) -> None:
+        super().__init__()
+        if hidden % heads:
+            raise ValueError(f"encoder_heads ({heads}) must divide the hidden width ({hidden})")
+        self.heads = heads
+        self.norm = nn.LayerNorm(hidden)
+        self.norm_context = nn.LayerNorm(hidden) if cross else None
+        self.query = nn.Linear(hidden, hidden)
+        self.key_value = nn.Linear(hidden, 2 * hidden)
+        self.out = nn.Linear(hidden, hidden)
+        self.norm_ff = nn.LayerNorm(hidden)
+        self.ff = MLP(hidden, ff_dim, hidden, dropout, nn.GELU)
+        self.dropout = nn.Dropout(dropout)
+
+    def context_key_value(self, context: Tensor) -> Tensor:
+        """Packed keys and values (..., 2H) of context features (..., H)."""
+        return self.key_value((self.norm if self.norm_context is None else self.norm_context)(context))
+
+    def forward(
+        self,
+        x: Tensor,
+        attend: Tensor | None = None,
+        context: Tensor | None = None,
+        key_value: Tensor | None = None,
+    ) -> Tensor:
+        """Update (B, S, H) ``x`` from itself or from a context, attending where ``attend``.
+
+        Args:
+            x: the queries' sequence.
+            attend: (B, S') True where a key may be attended to; None attends to every key.
+            context: (B, S', H) the keys' sequence for cross-attention; None for self-attention.
+            key_value: (B, S', 2H) precomputed :meth:`context_key_value`, instead of ``context``.
+        """
+        normed = self.norm(x)
+        if key_value is None:
+            key_value = self.key_value(normed) if context is None else self.context_key_value(context)
+        attended = attention(self.query(normed), key_value, self.heads, attend)
+        x = x + self.dropout(self.out(attended))
+        return x + self.dropout(self.ff(self.norm_ff(x)))
+
+
+class FrameReadout(nn.Module):
+    """Frame-level features of selected frames, each attending to its own sample's compressed tokens.
+
+    Run only on the frames a loss needs (the dropped ones), so its cost follows their number.
+    """
+
+    def __init__(self, hidden: int, heads: int, ff_dim: int, dropout: float) -> None:
+        super().__init__()
+        self.block = AttentionBlock(hidden, heads, ff_dim, dropout, cross=True)
+        self.norm = nn.LayerNorm(hidden)
+
+    def forward(self, frames: Tensor, tokens: Tensor, sample: Tensor) -> Tensor:
+        """(N, H) selected frames of samples ``sample`` (N,) reading (B, T, H) tokens; returns (N, H)."""
+        return self.norm(self.block(frames[:, None], context=tokens[sample]))[:, 0]
+
+
+class TokenCompressor(nn.Module):
+    """LayerNorm + Linear to the hidden width, then a compression of the frames to T learnable tokens.
+
+    ``transformer`` (LNLN's "proj" extractor): the T tokens are prepended to the frames and a Transformer runs
+    over the whole; the token outputs are the compressed modality, and the frame outputs, which see every
+    frame's context, are the frame-level features. ``perceiver``: in each layer the tokens cross-attend to the
+    frames, then to each other; frame-level features come from a :class:`FrameReadout`. Self-attention costs
+    O(L^2) per modality and cross-attention O(T L): on 375/500-frame audio/vision the latter is much cheaper.
+
+    Padding is excluded by key padding masks; a row without any valid frame attends to its (zero) padding and
+    the tokens are never masked, so a modality with no valid step, or wholly missing, stays finite. Trailing
+    steps that are padding in every row of the batch are cut first, which changes no output at a valid step.
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        hidden: int,
+        n_tokens: int,
+        layers: int,
+        heads: int,
+        ff_dim: int,
+        dropout: float,
+        kind: CompressorKind = "transformer",
+    ) -> None:
+        super().__init__()
+        if kind not in ("transformer", "perceiver"):
+            raise ValueError(f"compressor must be transformer or perceiver, not '{kind}'")
+        self.kind = kind
+        self.projection = nn.Sequential(nn.LayerNorm(in_dim), nn.Linear(in_dim, hidden))
+        self.tokens = nn.Parameter(torch.randn(1, n_tokens, hidden) * 0.02)
+        cross = kind == "perceiver"
+        self.layers = nn.ModuleList(
+            AttentionBlock(hidden, heads, ff_dim, dropout, cross) for _ in range(layers)
+        )
+        self.token_layers = nn.ModuleList(
+            AttentionBlock(hidden, heads, ff_dim, dropout) for _ in range(layers if cross else 0)
+        )
+        self.readout = FrameReadout(hidden, heads, ff_dim, dropout) if cross else None
+        # A pre-norm stack leaves its residual stream unnormalised: the final LayerNorm sets the output scale.
+        self.norm = nn.LayerNorm(hidden)
+
+    def forward(self, x: Tensor, valid: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Compress (B, L, D) frames with their (B, L) valid mask.
+
+        Returns:
+            tokens (B, T, H); frames (B, L, H) (see :class:`Encoded`; zero beyond the batch's last valid
+            step); projected frames (B, L, H).
+        """
+        projected = self.projection(x)
+        batch, length, hidden = projected.shape
+        valid = valid.bool()
+        used = int(valid.any(dim=0).nonzero().max()) + 1 if bool(valid.any()) else 1
+        frames = projected[:, :used] + sinusoidal_positions(used, hidden, device=x.device).to(projected.dtype)
+        attend = valid[:, :used] | ~valid[:, :used].any(dim=1, keepdim=True)
+        tokens = self.tokens.expand(batch, -1, -1)
+        n_tokens = tokens.shape[1]
+        if self.kind == "transformer":
+            sequence = torch.cat([tokens, frames], dim=1)
+            attend = torch.cat([attend.new_ones(batch, n_tokens), attend], dim=1)
+            for layer in self.layers:
+                sequence = layer(sequence, attend)
+            sequence = self.norm(sequence)
+            tokens, frames = sequence[:, :n_tokens], sequence[:, n_tokens:]
+        else:
+            # Keys and values of the valid frames only: padding, about half of unaligned audio/vision, is masked.
+            sample, step = valid[:, :used].nonzero(as_tuple=True)
+            packed = frames[sample, step]
+            for cross, mix in zip(self.layers, self.token_layers, strict=True):
+                values = cross.context_key_value(packed)
+                key_value = values.new_zeros(batch, used, values.shape[-1])
+                key_value[sample, step] = values
+                tokens = mix(cross(tokens, attend, key_value=key_value))
+            tokens = self.norm(tokens)
+        return tokens, F.pad(frames, (0, 0, 0, length - used)), projected
+
+
+class SharedExperts(nn.Module):
+    """K token-wise MLP experts shared by all modalities, mixed per modality by that modality's router.
+
+    Router m: r_m = softmax(W_m mean_t H_m) over the K experts. With ``top_k`` only the k largest weights are
+    kept and renormalised; the dense probabilities are returned either way (the balance loss reads them).
+    """
+
+    def __init__(
+        self, hidden: int, n_experts: int, dropout: float, top_k: int | None = None, n_modalities: int = 3
+    ) -> None:
+        super().__init__()
+        if top_k is not None and not 1 <= top_k <= n_experts:
+            raise ValueError(f"router_top_k must be in [1, {n_experts}] or null (dense), not {top_k}")
+        self.top_k = top_k
+        self.experts = nn.ModuleList(MLP(hidden, hidden, hidden, dropout, nn.GELU) for _ in range(n_experts))
+        self.routers = nn.ModuleList(nn.Linear(hidden, n_experts) for _ in range(n_modalities))
+
+    def forward(self, tokens: Tensor) -> tuple[Tensor, Tensor]:
+        """Route (B, M, T, H) tokens: the shared features (B, M, T, H) and dense probabilities (B, M, K)."""
+        pooled = tokens.mean(dim=2)
+        logits = torch.stack([router(pooled[:, m]) for m, router in enumerate(self.routers)], dim=1)
+        probs = logits.softmax(dim=-1)
+        weights = probs
+        if self.top_k is not None and self.top_k < probs.shape[-1]:
+            top = probs.topk(self.top_k, dim=-1).indices
+            kept = torch.zeros_like(probs).scatter(-1, top, 1.0) * probs
+            weights = kept / kept.sum(dim=-1, keepdim=True)
+        outputs = torch.stack([expert(tokens) for expert in self.experts], dim=2)  # (B, M, K, T, H)
+        return torch.einsum("bmk,bmkth->bmth", weights, outputs), probs
+
+
+class DERL(nn.Module):
+    """Disentangled expert representation learning for MSA with missing modalities (methods.md §4.3).
+
+    Args:
+        text_encoder: gives the text token features (stored BERT states or a local BERT on ``text_ids``).
+        audio_dim: raw audio feature width.
+        vision_dim: raw vision feature width.
+        output_dim: 1 for regression, the number of classes for classification.
+        hidden: the common width (128, TF-Mamba's ``com_dim``).
+        n_tokens: compressed tokens per modality (8, LNLN).
+        encoder_layers: attention layers of each compressor (2, LNLN).
+        encoder_heads: attention heads (8, LNLN).
+        encoder_ff: feed-forward width of the attention blocks (128, LNLN's ``mlp_dim``).
+        compressor: ``transformer`` (tokens prepended to the frames, self-attention over both; LNLN) or
+            ``perceiver`` (tokens cross-attend to the frames; linear in the sequence length).
+        n_shared_experts: K, the shared experts.
+        router_top_k: keep the k largest router weights; None routes densely.
+        dropout: dropout of the compressors, experts, high-level decoder and head (0.1 MOSI / 0.2 MOSEI).
+        decoder_dropout: dropout of the low-level decoders.
+        low_level_input: what the low-level decoders read: ``encoder`` (frame-level features that see the
+            context of a dropped frame) or ``projection`` (the projected frame itself, zero when dropped).
+        fusion_text_shared: concatenate the pooled text-shared feature to the fused one before the head.
+    """
+
+    def __init__(
+        self,
+        text_encoder: TextEncoder,
+        audio_dim: int,
+        vision_dim: int,
+        output_dim: int,
+        hidden: int = 128,
+        n_tokens: int = 8,
+        encoder_layers: int = 2,
+        encoder_heads: int = 8,
+        encoder_ff: int = 128,
+        compressor: CompressorKind = "transformer",
+        n_shared_experts: int = 4,
+        router_top_k: int | None = None,
+        dropout: float = 0.1,
+        decoder_dropout: float = 0.2,
+        low_level_input: LowLevelInput = "encoder",
+        fusion_text_shared: bool = False,
+    ) -> None:
+        super().__init__()
+        if low_level_input not in ("encoder", "projection"):
+            raise ValueError(f"low_level_input must be encoder or projection, not '{low_level_input}'")
+        self.low_level_input = low_level_input
+        self.fusion_text_shared = fusion_text_shared
+        self.text_encoder = text_encoder
+        raw_dims = (text_encoder.output_dim, audio_dim, vision_dim)
+        self.compressors = nn.ModuleList(
+            TokenCompressor(
+                d, hidden, n_tokens, encoder_layers, encoder_heads, encoder_ff, dropout, compressor
+            )
+            for d in raw_dims
+        )
+        self.private_experts = nn.ModuleList(MLP(hidden, hidden, hidden, dropout, nn.GELU) for _ in raw_dims)
+        self.shared_experts = SharedExperts(hidden, n_shared_experts, dropout, router_top_k, len(raw_dims))
+        self.low_decoders = nn.ModuleList(MLP(hidden, hidden, d, decoder_dropout, nn.ReLU) for d in raw_dims)
+        self.high_decoder = MLP(2 * hidden, hidden, hidden, dropout, nn.GELU)
+        n_experts = 2 * len(raw_dims)
+        self.gate = MLP(n_experts * hidden, hidden, n_experts, 0.0, nn.GELU)
+        head_in = 2 * hidden if fusion_text_shared else hidden
+        self.head = nn.Sequential(nn.LayerNorm(head_in), MLP(head_in, hidden, output_dim, dropout, nn.GELU))
+
+    def encode(
+        self,
+        text: Tensor,
+        text_valid: Tensor,
+        audio: Tensor,
+        audio_valid: Tensor,
+        vision: Tensor,
+        vision_valid: Tensor,
+        text_ids: Tensor | None = None,
+    ) -> Encoded:
+        """Compress each modality of one view to T tokens, keeping its frame-level features."""
+        text_features = self.text_encoder(text, text_ids)
+        inputs = ((text_features, text_valid), (audio, audio_valid), (vision, vision_valid))
+        pairs = zip(self.compressors, inputs, strict=True)
+        outputs = [compressor(x, valid) for compressor, (x, valid) in pairs]
+        tokens, frames, projected = zip(*outputs, strict=True)
+        return Encoded(torch.stack(tokens, dim=1), frames, projected, text_features)  # type: ignore[arg-type]
+
+    def forward(
+        self,
+        text: Tensor,
+        text_valid: Tensor,
+        audio: Tensor,
+        audio_valid: Tensor,
+        vision: Tensor,
+        vision_valid: Tensor,
+        text_ids: Tensor | None = None,
+    ) -> DERLOutput:
+        """Predict from one (possibly incomplete) view; what the losses need comes along."""
+        encoded = self.encode(text, text_valid, audio, audio_valid, vision, vision_valid, text_ids)
+        tokens = encoded.tokens
+        private = torch.stack([expert(tokens[:, m]) for m, expert in enumerate(self.private_experts)], dim=1)
+        shared, router = self.shared_experts(tokens)
+        experts = torch.cat([private.mean(dim=2), shared.mean(dim=2)], dim=1)  # (B, 6, H)
+        importance = self.gate(experts.flatten(1)).softmax(dim=-1)
+        fused = torch.einsum("be,beh->bh", importance, experts)
+        if self.fusion_text_shared:
+            fused = torch.cat([fused, experts[:, 3]], dim=-1)
+        return DERLOutput(self.head(fused), encoded, private, shared, router, importance)
+
+    def reconstruct_low(self, encoded: Encoded, positions: tuple[Tensor, Tensor, Tensor]) -> list[Tensor]:
+        """Low-level reconstruction of the raw features at the selected positions of each modality.
+
+        Args:
+            encoded: the missing view's compressor output.
+            positions: per modality (B, L_m) bool, the steps to reconstruct (the dropped valid ones).
+
+        Returns:
+            Per modality (B, L_m, d_m): the reconstruction at the selected steps, zero elsewhere.
+        """
+        out = []
+        for m, decoder in enumerate(self.low_decoders):
+            sample, step = positions[m].nonzero(as_tuple=True)
+            if self.low_level_input == "projection":
+                features = encoded.projected[m][sample, step]
+            else:
+                features = encoded.frames[m][sample, step]
+                readout = self.compressors[m].readout
+                if readout is not None:
+                    features = readout(features, encoded.tokens[:, m], sample)
+            decoded = decoder(features)
+            full = decoded.new_zeros((*positions[m].shape, decoded.shape[-1]))
+            full[sample, step] = decoded
+            out.append(full)
+        return out
+
+    def reconstruct_high(self, private: Tensor, shared: Tensor) -> Tensor:
+        """High-level reconstruction: [P_m ; S_m] (B, 3, T, 2H) to the complete view's tokens (B, 3, T, H)."""
+        return self.high_decoder(torch.cat([private, shared], dim=-1))

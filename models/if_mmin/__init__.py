@@ -1,0 +1,1 @@
+"""IF-MMIN: invariant-feature-based missing modality imagination (Zuo et al., ICASSP 2023)."""

@@ -1,0 +1,1 @@
+"""lf_dnn: MMSA's late-fusion DNN, the simplest baseline and the late-fusion reference curve."""

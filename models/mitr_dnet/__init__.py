@@ -1,0 +1,1 @@
+"""MITR-DNet: modality-invariant bidirectional temporal representation distillation for missing data."""

@@ -1,0 +1,243 @@
+"""MITR-DNet as an MSAMethod: both views every training step, its losses, the optional separate teacher."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+from torch import Tensor, nn
+
+from msabench.datamodules.batch import MODALITIES, Batch, complete_view
+from msabench.errors import ConfigError
+from msabench.models import register
+from msabench.models.base import MSAMethod, Stage
+from msabench.models.components.losses import masked_reconstruction_loss
+from msabench.models.components.text import TextEncoder
+from msabench.models.mitr_dnet.network import Encoding, MITRDNet
+
+
+def network_inputs(batch: Batch) -> dict[str, Any]:
+    """The network's inputs from a batch: the view in ``text``/``audio``/``vision`` (never ``*_full``)."""
+    keys = ("text", "audio", "vision", "text_valid", "audio_valid", "vision_valid")
+    return {**{k: batch[k] for k in keys}, "text_ids": batch.get("text_ids")}  # type: ignore[literal-required]
+
+
+def attraction_loss(p_missing: Tensor, z_complete: Tensor, p_complete: Tensor, z_missing: Tensor) -> Tensor:
+    """SimSiam attraction per modality, -1/2 [cos(p'_m, z_m) + cos(p_m, z'_m)], batch mean.
+
+    Args:
+        p_missing: (B, 3, d) predictions of the missing view.
+        z_complete: (B, 3, d) projections of the complete view (stop-gradient).
+        p_complete: (B, 3, d) predictions of the complete view.
+        z_missing: (B, 3, d) projections of the missing view (stop-gradient).
+
+    Returns:
+        (3,) one loss per modality (text, audio, vision).
+    """
+    cos = nn.functional.cosine_similarity
+    return -0.5 * (
+        cos(p_missing, z_complete.detach(), dim=-1) + cos(p_complete, z_missing.detach(), dim=-1)
+    ).mean(0)
+
+
+def distillation_losses(student: Encoding, teacher: Encoding) -> dict[str, Tensor]:
+    """The three distillation terms, each summed over modalities; nothing is detached, as released.
+
+    ``kd_ts_tf``: sum_m L1(z̄'_m, F), teacher fused -> student unimodal;
+    ``kd_ts_mib``: sum_m MSE(z̄'_m, z̄_m), teacher unimodal -> student unimodal;
+    ``kd_ss_tf``: sum_m MSE(z̄'_m, F'), student fused -> student unimodal.
+    """
+    pooled = student.pooled
+    return {
+        "kd_ts_tf": (pooled - teacher.fused.unsqueeze(1)).abs().mean(dim=(0, 2)).sum(),
+        "kd_ts_mib": (pooled - teacher.pooled).pow(2).mean(dim=(0, 2)).sum(),
+        "kd_ss_tf": (pooled - student.fused.unsqueeze(1)).pow(2).mean(dim=(0, 2)).sum(),
+    }
+
+
+class _MITRDNetBase(MSAMethod):
+    """What the teacher stage and the main method share: the network, its inputs and the parameter groups."""
+
+    def build_network(self, model_cfg: DictConfig, dims: Any) -> MITRDNet:
+        width = int(model_cfg.timnet_filters) * len(model_cfg.timnet_dilations)
+        if width % int(model_cfg.fusion_heads):
+            raise ConfigError(
+                f"model.fusion_heads={model_cfg.fusion_heads} must divide the width "
+                f"timnet_filters x len(timnet_dilations) = {width}"
+            )
+        if model_cfg.flip_axis not in ("channel", "time"):
+            raise ConfigError(f"unknown model.flip_axis '{model_cfg.flip_axis}': use channel or time")
+        text = TextEncoder(
+            model_cfg.text_encoder, dims.text_dim, model_cfg.bert_path, model_cfg.bert_finetune
+        )
+        for name, dim in (("text", text.output_dim), ("audio", dims.audio_dim), ("vision", dims.vision_dim)):
+            if dim % int(model_cfg.encoder_heads):
+                raise ConfigError(
+                    f"model.encoder_heads={model_cfg.encoder_heads} must divide the {name} width {dim}"
+                )
+        return MITRDNet(
+            text_encoder=text,
+            audio_dim=dims.audio_dim,
+            vision_dim=dims.vision_dim,
+            output_dim=self.output_dim,
+            filters=model_cfg.timnet_filters,
+            kernel_size=model_cfg.timnet_kernel,
+            dilations=tuple(model_cfg.timnet_dilations),
+            timnet_dropout=model_cfg.timnet_dropout,
+            flip_axis=model_cfg.flip_axis,
+            attn_dropout=(
+                model_cfg.attn_dropout_text,
+                model_cfg.attn_dropout_audio,
+                model_cfg.attn_dropout_vision,
+            ),
+            embed_dropout=model_cfg.embed_dropout,
+            relu_dropout=model_cfg.relu_dropout,
+            res_dropout=model_cfg.res_dropout,
+            encoder_heads=model_cfg.encoder_heads,
+            encoder_layers=model_cfg.encoder_layers,
+            causal_mask=model_cfg.causal_mask,
+            padding_mask=model_cfg.padding_mask,
+            masked_mean=model_cfg.masked_mean,
+            fusion_heads=model_cfg.fusion_heads,
+            fusion_dropout=model_cfg.fusion_dropout,
+            fusion_attn_dropout=model_cfg.fusion_attn_dropout,
+            fusion_mlp_dim=model_cfg.fusion_mlp_dim,
+            fusion_bottleneck=model_cfg.fusion_bottleneck,
+            cross_bottleneck=model_cfg.cross_bottleneck,
+            head_dropout=model_cfg.head_dropout,
+            predictor_dim=model_cfg.predictor_dim,
+        )
+
+    def forward(self, batch: Batch) -> Tensor:
+        out = self.network(**network_inputs(batch))
+        return out if self.is_classification else out.squeeze(-1)
+
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """The released five groups: BERT weights, BERT biases and LayerNorms, audio/video TIMNET, the rest.
+
+        The released code sums the gradients of its accumulated batches (its loss is not divided by their
+        count); Adam is blind to the gradient's scale except through the coupled L2 term, so with
+        ``optim.sum_accumulated_gradients`` the weight decays are divided by
+        ``trainer.accumulate_grad_batches``, which gives the released update under Lightning's averaging.
+        """
+        optim = self.cfg.optim
+        scale = 1.0
+        if optim.name == "adam" and optim.sum_accumulated_gradients:
+            scale = 1.0 / int(self.cfg.trainer.accumulate_grad_batches)
+        groups: list[dict[str, Any]] = []
+        taken: set[int] = set()
+
+        def add(params: Any, lr: float, weight_decay: float) -> None:
+            params = [p for p in params if p.requires_grad and id(p) not in taken]
+            taken.update(id(p) for p in params)
+            if params:
+                groups.append(
+                    {"params": params, "lr": float(lr), "weight_decay": float(weight_decay) * scale}
+                )
+
+        bert = self.network.text_encoder.bert
+        if bert is not None:
+            named = list(bert.named_parameters())
+            no_decay = [p for n, p in named if "bias" in n or "LayerNorm" in n]
+            add(
+                [p for n, p in named if not ("bias" in n or "LayerNorm" in n)],
+                optim.lr_bert,
+                optim.weight_decay_bert,
+            )
+            add(no_decay, optim.lr_bert, 0.0)
+        add(self.network.timnet_audio.parameters(), optim.lr_audio, optim.weight_decay_audio)
+        add(self.network.timnet_vision.parameters(), optim.lr_vision, optim.weight_decay_vision)
+        add(self.parameters(), optim.lr, optim.weight_decay)
+        return groups
+
+
+class MITRDNetTeacher(_MITRDNetBase):
+    """The separate teacher's own stage (``model.separate_teacher``): the network trained on complete data."""
+
+    def training_loss(self, batch: Batch) -> dict[str, Tensor]:
+        return {"loss": self.task_loss(self(complete_view(batch)), batch["label"])}
+
+
+@register("mitr_dnet")
+class MITRDNetMethod(_MITRDNetBase):
+    """MITR-DNet: the complete view (teacher) and the missing view (student) pass the network every step.
+
+    Teacher and student share the network, as released; with ``model.separate_teacher`` the teacher is a
+    separate network trained first on complete data (stage ``teacher``) and frozen here, so the terms of its
+    side (``pred_complete``) are constants.
+    """
+
+    paper_policy = "matched"
+    validation_uses_complete_view = True
+
+    def __init__(self, cfg: DictConfig, dims: Any, previous: MSAMethod | None = None) -> None:
+        super().__init__(cfg, dims, previous)
+        if previous is None:
+            self.teacher: MITRDNet | None = None
+
+    @classmethod
+    def stages(cls, cfg: DictConfig) -> list[Stage]:
+        if cfg.model.separate_teacher:
+            return [
+                Stage("teacher", MITRDNetTeacher, policy="complete", validation="complete"),
+                Stage("student", cls),
+            ]
+        return [Stage("main", cls)]
+
+    def init_from_previous(self, previous: MSAMethod) -> None:
+        self.teacher = self.freeze(copy.deepcopy(previous.network))  # type: ignore[assignment]
+
+    def training_loss(self, batch: Batch) -> dict[str, Tensor]:
+        return self.mitr_loss(batch, float(self.cfg.loss.kd_weight))
+
+    def validation_loss(self, batch: Batch, prediction: Tensor) -> dict[str, Tensor]:
+        # The released selection loss: the full training loss, with the distillation weight lowered to 0.1.
+        return self.mitr_loss(batch, float(self.cfg.loss.val_kd_weight))
+
+    def mitr_loss(self, batch: Batch, kd_weight: float) -> dict[str, Tensor]:
+        """The total loss and its parts, from a batch that carries both views.
+
+        L = L_pred' + L_pred + a * sum_m attraction_m + r * sum_m recon_m + kd_weight * (kd_ts_tf + kd_ts_mib
+        + kd_ss_tf), with a, r = ``loss.attraction_weight``, ``loss.reconstruction_weight`` (1 as released).
+        """
+        if self.cfg.model.separate_teacher and self.teacher is None:
+            raise ConfigError("model.separate_teacher needs the teacher stage: train through `msabench run`")
+        complete = complete_view(batch)
+        student = self.network.encode(**network_inputs(batch))
+        if self.teacher is None:
+            teacher = self.network.encode(**network_inputs(complete))
+        else:
+            with torch.no_grad():
+                teacher = self.teacher.encode(**network_inputs(complete))
+        # The student's SimSiam heads read both views (with a frozen teacher they still learn from its side).
+        z_missing, p_missing = self.network.attraction_heads(student.pooled)
+        z_complete, p_complete = self.network.attraction_heads(teacher.pooled)
+        attraction = attraction_loss(p_missing, z_complete, p_complete, z_missing).sum()
+        targets = (teacher.text_tokens.detach(), complete["audio"], complete["vision"])
+        dropped = [batch[f"{m}_valid"] & ~batch[f"{m}_keep"] for m in MODALITIES]  # type: ignore[literal-required]
+        dropped[0] = dropped[0][:, 1:]
+        reconstruction = sum(
+            masked_reconstruction_loss(r, t, d)
+            for r, t, d in zip(self.network.reconstruct(student.sequences), targets, dropped, strict=True)
+        )
+        parts = {
+            "pred_missing": self.task_loss(self._prediction(student), batch["label"]),
+            "pred_complete": self.task_loss(self._prediction(teacher), batch["label"]),
+            "attraction": attraction,
+            "reconstruction": reconstruction,
+            **distillation_losses(student, teacher),
+        }
+        loss_cfg = self.cfg.loss
+        parts["loss"] = (
+            parts["pred_missing"]
+            + parts["pred_complete"]
+            + float(loss_cfg.attraction_weight) * attraction
+            + float(loss_cfg.reconstruction_weight) * reconstruction
+            + kd_weight * (parts["kd_ts_tf"] + parts["kd_ts_mib"] + parts["kd_ss_tf"])
+        )
+        return parts  # type: ignore[return-value]
+
+    def _prediction(self, encoding: Encoding) -> Tensor:
+        return encoding.prediction if self.is_classification else encoding.prediction.squeeze(-1)

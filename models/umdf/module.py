@@ -1,0 +1,117 @@
+"""UMDF as an MSAMethod: one network, two views per training step, self-distillation complete -> missing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from omegaconf import DictConfig
+from torch import Tensor
+
+from msabench.datamodules.batch import MODALITIES, Batch, complete_view
+from msabench.errors import ConfigError
+from msabench.models import register
+from msabench.models.base import MSAMethod
+from msabench.models.components.text import TextEncoder
+from msabench.models.umdf.losses import prediction_distillation, representation_distillation
+from msabench.models.umdf.network import ANCHORS, UMDFNetwork, UMDFOutput
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "coarse_summary": ("learned", "mean"),
+    "mcim_order": ("sequential", "parallel"),
+    "dfim_anchor": ANCHORS,
+    "pooling": ("mean", "mean_last"),
+}
+
+
+@register("umdf")
+class UMDFMethod(MSAMethod):
+    """UMDF (AAAI 2024): unified self-distillation under S1 stochastic missingness; tests the missing view."""
+
+    paper_policy = "stochastic"
+
+    def build_network(self, model_cfg: DictConfig, dims: Any) -> UMDFNetwork:
+        for key, valid in CHOICES.items():
+            if model_cfg[key] not in valid:
+                raise ConfigError(f"model.{key} must be one of {', '.join(valid)}, not '{model_cfg[key]}'")
+        if model_cfg.dim % model_cfg.num_heads:
+            raise ConfigError(
+                f"model.dim={model_cfg.dim} is not divisible by model.num_heads={model_cfg.num_heads}"
+            )
+        if model_cfg.max_len is not None and int(model_cfg.max_len) < 1:
+            raise ConfigError(
+                f"model.max_len must be null or a positive number of steps, not {model_cfg.max_len}"
+            )
+        return UMDFNetwork(
+            text_encoder=TextEncoder(
+                model_cfg.text_encoder, dims.text_dim, model_cfg.bert_path, model_cfg.bert_finetune
+            ),
+            audio_dim=dims.audio_dim,
+            vision_dim=dims.vision_dim,
+            output_dim=self.output_dim,
+            dim=model_cfg.dim,
+            num_heads=model_cfg.num_heads,
+            encoder_layers=model_cfg.encoder_layers,
+            ffn_multiplier=model_cfg.ffn_multiplier,
+            dropout=model_cfg.dropout,
+            attention_dropout=model_cfg.attention_dropout,
+            conv_kernel=model_cfg.conv_kernel,
+            max_len=model_cfg.max_len,
+            mcim_blocks=model_cfg.mcim_blocks,
+            coarse_summary=model_cfg.coarse_summary,
+            summary_tokens=model_cfg.summary_tokens,
+            mcim_order=model_cfg.mcim_order,
+            dfim_anchor=model_cfg.dfim_anchor,
+            pooling=model_cfg.pooling,
+            head_dropout=model_cfg.head_dropout,
+            attend_dropped=model_cfg.attend_dropped,
+            lengths=(dims.text_len, dims.audio_len, dims.vision_len),
+        )
+
+    def encode(self, batch: Batch) -> UMDFOutput:
+        """One network pass on the view held in ``batch[m]``; the ``*_full`` keys are never read."""
+        keep = [batch.get(f"{m}_keep") for m in MODALITIES]
+        return self.network(
+            [batch[m] for m in MODALITIES],  # type: ignore[literal-required]
+            [batch[f"{m}_valid"] for m in MODALITIES],  # type: ignore[literal-required]
+            None if any(k is None for k in keep) else keep,
+            batch.get("text_ids"),
+        )
+
+    def forward(self, batch: Batch) -> Tensor:
+        return self._squeezed(self.encode(batch).prediction)
+
+    def training_loss(self, batch: Batch) -> dict[str, Tensor]:
+        w = self.cfg.loss
+        missing = self.encode(batch)
+        complete = self.encode(complete_view(batch))
+        parts = {
+            "task_missing": self.task_loss(self._squeezed(missing.prediction), batch["label"]),
+            "task_complete": self.task_loss(self._squeezed(complete.prediction), batch["label"]),
+            "distill_pred": self._distill_prediction(missing, complete),
+            "distill_rep": self._distill_representation(missing, complete),
+        }
+        loss = (
+            w.task_missing * parts["task_missing"]
+            + w.task_complete * parts["task_complete"]
+            + w.prediction * parts["distill_pred"]
+            + w.representation * parts["distill_rep"]
+        )
+        if w.bidirectional:
+            # The reverse (mutual-learning) direction: the complete view learns from the detached missing one.
+            parts["reverse_pred"] = self._distill_prediction(complete, missing)
+            parts["reverse_rep"] = self._distill_representation(complete, missing)
+            reverse = w.prediction * parts["reverse_pred"] + w.representation * parts["reverse_rep"]
+            loss = loss + w.reverse_scale * reverse
+        return {"loss": loss, **parts}
+
+    def _distill_prediction(self, student: UMDFOutput, teacher: UMDFOutput) -> Tensor:
+        return prediction_distillation(
+            student.prediction, teacher.prediction, self.is_classification, float(self.cfg.loss.temperature)
+        )
+
+    @staticmethod
+    def _distill_representation(student: UMDFOutput, teacher: UMDFOutput) -> Tensor:
+        return representation_distillation(student.modality, student.joint, teacher.modality, teacher.joint)
+
+    def _squeezed(self, prediction: Tensor) -> Tensor:
+        return prediction if self.is_classification else prediction.squeeze(-1)

@@ -1,0 +1,22 @@
+"""Shared fixtures: tiny synthetic data in a private cache, so tests never touch a user's cache or real data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    os.environ["MSABENCH_CACHE"] = str(tmp_path_factory.mktemp("msabench-cache"))
+    os.environ.pop("MSABENCH_DATA", None)
+    os.environ["WANDB_MODE"] = "disabled"
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture
+def results_dir(tmp_path: Path) -> Path:
+    return tmp_path / "runs"
