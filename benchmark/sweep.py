@@ -727,9 +727,11 @@ def run_sweep(
                         broken = True
                         _requeue_or_fail(index, jobs, attempts, pending, outcomes, progress)
                         continue
-                    except Exception as err:  # job_fn never raises; an executor error fails only this job
+                    except BaseException as err:  # noqa: BLE001 - e.g. a worker's run stopped by SIGTERM
+                        # (Lightning raises SystemExit): that run stays `running` and is redone next time;
+                        # the sweep goes on with the others.
                         outcome = Outcome(
-                            index, jobs[index].label, "failed", None, f"{type(err).__name__}: {err}"
+                            index, jobs[index].label, "failed", None, f"{type(err).__name__}: {err}".strip()
                         )
                     _record(outcome, outcomes, progress)
                 progress.running = len(in_flight)
@@ -816,8 +818,9 @@ def _stop(executor: Executor) -> None:
 
     Their runs stay ``running`` and are redone by the next invocation.
     """
+    processes = list((getattr(executor, "_processes", None) or {}).values())  # shutdown clears it
     executor.shutdown(wait=False, cancel_futures=True)
-    for process in list(getattr(executor, "_processes", {}).values() or ()):
+    for process in processes:
         with contextlib.suppress(Exception):
             process.terminate()
 

@@ -378,13 +378,20 @@ class MSADataModule(lightning.LightningDataModule):
             setting, split = self.test[dataloader_idx], "test"
         else:
             return batch
-        return apply_setting(
+        missing = apply_setting(
             batch,
             setting,
             split=split,
             split_size=self.split_sizes[split],
             keep_text_boundaries=self.keep_text_boundaries,
         )
+        if split == "valid" and getattr(self, "validation_complete_view", False):
+            # A method whose selection loss needs the complete view (MITR-DNet) gets it on validation only;
+            # the base passes only the missing view to forward. Test batches never carry it.
+            for key in ("text", "audio", "vision", "text_ids"):
+                if key in batch:
+                    missing[f"{key}_full"] = batch[key]  # type: ignore[literal-required]
+        return missing
 
 
 # ---------------------------------------------------------------------------------------------------------

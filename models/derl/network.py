@@ -201,7 +201,7 @@ class TokenCompressor(nn.Module):
             sequence = self.norm(sequence)
             tokens, frames = sequence[:, :n_tokens], sequence[:, n_tokens:]
         else:
-            # Keys and values of the valid frames only: padding, about half of unaligned audio/vision, is masked.
+            # Keys and values of valid frames only: padding, about half of unaligned audio/vision, is masked.
             sample, step = valid[:, :used].nonzero(as_tuple=True)
             packed = frames[sample, step]
             for cross, mix in zip(self.layers, self.token_layers, strict=True):

@@ -223,6 +223,20 @@ def test_dead_worker_is_retried_once_then_failed(tmp_path: Path) -> None:
     assert [o.status for o in report.outcomes] == ["finished"] * 3
 
 
+def test_a_run_stopped_by_sigterm_fails_alone(tmp_path: Path) -> None:
+    jobs = _jobs(3)
+    job_fn, _ = _fake()
+
+    def stopped(job: sw.Job, *args: Any) -> sw.Outcome:
+        if job is jobs[1]:  # Lightning turns SIGTERM into SIGTERMException, a SystemExit
+            raise SystemExit("SIGTERM")
+        return job_fn(job, *args)
+
+    report = sw.run_sweep(jobs, tmp_path, workers=0, job_fn=stopped)
+    assert [o.status for o in report.outcomes] == ["finished", "failed", "finished"]
+    assert report.outcomes[1].error == "SystemExit: SIGTERM"
+
+
 def test_threads_split_between_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sw, "available_cores", lambda: 8)
     job_fn, calls = _fake()

@@ -34,8 +34,13 @@ def test_method_runs_under_every_protocol(method: str, setting: Setting, tmp_pat
     assert (frame["train_policy"] == get(method).paper_policy).all()
 
 
-@pytest.mark.parametrize("method", names())
-@pytest.mark.parametrize("policy", POLICIES)
+# Every policy on the reference baseline by default; the full method x policy matrix is `slow` (pytest -m slow).
+POLICY_CASES = [
+    pytest.param(m, p, marks=() if m == "lf_dnn" else pytest.mark.slow) for m in names() for p in POLICIES
+]
+
+
+@pytest.mark.parametrize(("method", "policy"), POLICY_CASES)
 def test_method_trains_under_every_policy(method: str, policy: str, tmp_path: Path) -> None:
     frame = _run(method, Setting("intra", rate=0.5), tmp_path, policy=policy)
     assert set(frame["train_policy"]) == {policy}
