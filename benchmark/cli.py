@@ -36,13 +36,23 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="train one method, select on validation, test one setting")
     run.add_argument("--method", required=True, help="method name (see `msabench list`)")
     run.add_argument("--protocol", required=True, help="intra (steps dropped) or inter (whole modalities)")
-    run.add_argument("--rate", type=float, help="missing rate: intra in [0, 1], inter (sample-level MR) in [0, 2/3]")
-    run.add_argument("--condition", help="with --protocol inter: the available modalities, letters t/a/v (e.g. ta)")
+    run.add_argument(
+        "--rate", type=float, help="missing rate: intra in [0, 1], inter (sample-level MR) in [0, 2/3]"
+    )
+    run.add_argument(
+        "--condition", help="with --protocol inter: the available modalities, letters t/a/v (e.g. ta)"
+    )
     _add_common(run)
     run.add_argument("--seed", type=int, help="training seed (default: the config's, 1111)")
-    run.add_argument("--rerun", action="store_true", help="train again even if this exact run already finished")
-    run.add_argument("--wandb", action="store_true", default=None,
-                     help="log to Weights & Biases (offline into the run directory without credentials)")
+    run.add_argument(
+        "--rerun", action="store_true", help="train again even if this exact run already finished"
+    )
+    run.add_argument(
+        "--wandb",
+        action="store_true",
+        default=None,
+        help="log to Weights & Biases (offline into the run directory without credentials)",
+    )
     run.set_defaults(handler=_cmd_run)
 
     lst = sub.add_parser("list", help="registered methods, datasets, protocols and training policies")
@@ -62,10 +72,17 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", default="synthetic", help="dataset name (default: synthetic)")
     parser.add_argument("--data-path", help="a data file (an MMSA .pkl, or the IEMOCAP feature root)")
-    parser.add_argument("--data-root", help="directory with the datasets in MMSA's layout (or set MSABENCH_DATA)")
-    parser.add_argument("--train-policy", default="paper",
-                        help="complete, matched, lnln, conditions, stochastic, or paper (the method's own; default)")
-    parser.add_argument("--output", default="results/runs", type=Path, help="results root (default results/runs)")
+    parser.add_argument(
+        "--data-root", help="directory with the datasets in MMSA's layout (or set MSABENCH_DATA)"
+    )
+    parser.add_argument(
+        "--train-policy",
+        default="paper",
+        help="complete, matched, lnln, conditions, stochastic, or paper (the method's own; default)",
+    )
+    parser.add_argument(
+        "--output", default="results/runs", type=Path, help="results root (default results/runs)"
+    )
     parser.add_argument("overrides", nargs="*", help="key=value config overrides, e.g. trainer.max_epochs=2")
 
 
@@ -75,10 +92,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     setting = make_setting(args.protocol, args.rate, args.condition)
     request = RunRequest(
-        method=canonical_name(args.method), settings=[setting], dataset=args.dataset,
-        train_policy=args.train_policy, seed=args.seed, data_path=args.data_path,
-        data_root=args.data_root or os.environ.get("MSABENCH_DATA"), overrides=args.overrides,
-        output=args.output, rerun=args.rerun, wandb=args.wandb,
+        method=canonical_name(args.method),
+        settings=[setting],
+        dataset=args.dataset,
+        train_policy=args.train_policy,
+        seed=args.seed,
+        data_path=args.data_path,
+        data_root=args.data_root or os.environ.get("MSABENCH_DATA"),
+        overrides=args.overrides,
+        output=args.output,
+        rerun=args.rerun,
+        wandb=args.wandb,
     )
     frame = execute(request)
     print(format_table(frame))
@@ -100,14 +124,21 @@ def format_table(frame) -> str:  # noqa: ANN001 - pandas imported lazily
     table = table[order]
     cells = [["setting", *[f"{m}{' (%)' if is_percent_metric(m) else ''}" for m in order]]]
     for setting, row in table.iterrows():
-        cells.append([str(setting), *[
-            f"{100 * row[m]:.2f}" if is_percent_metric(m) else f"{row[m]:.3f}" for m in order
-        ]])
+        cells.append(
+            [
+                str(setting),
+                *[f"{100 * row[m]:.2f}" if is_percent_metric(m) else f"{row[m]:.3f}" for m in order],
+            ]
+        )
     widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
     for r in cells:
         lines.append("  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)))
     if frame.attrs.get("run_dir"):
-        cached = " (a finished run with the same key: reused; --rerun trains again)" if frame.attrs.get("cached") else ""
+        cached = (
+            " (a finished run with the same key: reused; --rerun trains again)"
+            if frame.attrs.get("cached")
+            else ""
+        )
         lines.append(f"run directory: {frame.attrs['run_dir']}{cached}")
     return "\n".join(line for line in lines if line)
 
@@ -132,7 +163,6 @@ def _cmd_export(args: argparse.Namespace) -> int:
     path = export_synthetic(args.name, args.out, seed=args.seed)
     print(f"wrote {path}")
     return 0
-
 
 
 def _add_sweep_parsers(sub: argparse._SubParsersAction) -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import difflib
-from contextlib import nullcontext
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -41,8 +41,9 @@ def load_method_config(method: str) -> DictConfig:
 def dataset_blocks(dataset: str, family: str) -> list[str]:
     """Names of the method-config blocks that apply to ``dataset``, in merge order (later wins).
 
-    The paper's block for the dataset family comes first (``mosi`` for MOSI and MOSEI, ``sims``, ``iemocap``), then
-    the CPU budget of ``synthetic`` for every synthetic variant, then the block of the exact dataset name.
+    The paper's block for the dataset family comes first (``mosi`` for MOSI and MOSEI, ``sims``,
+    ``iemocap``), then the CPU budget of ``synthetic`` for every synthetic variant, then the block of the
+    exact dataset name.
     """
     base = dataset.removeprefix("synthetic-") if dataset.startswith("synthetic-") else dataset
     family_block = "mosei" if base == "mosei" else family

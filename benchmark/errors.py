@@ -1,6 +1,7 @@
 """User-facing errors: each one is a single line that says what is wrong and how to fix it.
 
-The CLI prints ``error: <message>`` for any :class:`MSABenchError` and exits with status 2, without a traceback.
+The CLI prints ``error: <message>`` for any :class:`MSABenchError` and exits with status 2, without a
+traceback.
 """
 
 from __future__ import annotations

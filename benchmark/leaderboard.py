@@ -50,6 +50,18 @@ REFERENCE_COLUMNS: Final[tuple[str, ...]] = (
     "ref_config",
 )
 _PROTOCOL_ORDER: Final[dict[str, int]] = {"intra": 0, "inter": 1}
+# One row per (entry, protocol, mask seed, summary, metric, seed): what each summary function returns.
+SUMMARY_SEED_COLUMNS: Final[tuple[str, ...]] = (
+    *ENTRY_KEYS,
+    "protocol",
+    "mask_seed",
+    "summary",
+    "metric",
+    "seed",
+    "value",
+    "grid",
+    "nan_as_zero",
+)
 PAIRED_SUMMARIES: Final[tuple[str, ...]] = ("mean_r", "auilc", "avg6", "avg7")
 RATE_SUMMARIES: Final[tuple[str, ...]] = ("mean_r", "auilc", "auilc_norm", "auilc_no1", "rr_raw", "er_raw")
 CONDITION_SUMMARIES: Final[tuple[str, ...]] = ("avg6", "avg7")
@@ -559,20 +571,7 @@ def _rate_summaries(seeds: pd.DataFrame) -> pd.DataFrame:
                 (*key[:-1], summary, metric, int(seed), float(v), _grid_label(used), bool(f))
                 for seed, v, f in zip(table.index, vals, flags, strict=True)
             )
-    return pd.DataFrame(
-        rows,
-        columns=[
-            *ENTRY_KEYS,
-            "protocol",
-            "mask_seed",
-            "summary",
-            "metric",
-            "seed",
-            "value",
-            "grid",
-            "nan_as_zero",
-        ],
-    )
+    return pd.DataFrame(rows, columns=list(SUMMARY_SEED_COLUMNS))
 
 
 def _condition_summaries(seeds: pd.DataFrame) -> pd.DataFrame:
@@ -591,20 +590,7 @@ def _condition_summaries(seeds: pd.DataFrame) -> pd.DataFrame:
                 (*key[:-1], summary, metric, int(seed), float(v), ",".join(needed), False)
                 for seed, v in zip(table.index, values, strict=True)
             )
-    return pd.DataFrame(
-        rows,
-        columns=[
-            *ENTRY_KEYS,
-            "protocol",
-            "mask_seed",
-            "summary",
-            "metric",
-            "seed",
-            "value",
-            "grid",
-            "nan_as_zero",
-        ],
-    )
+    return pd.DataFrame(rows, columns=list(SUMMARY_SEED_COLUMNS))
 
 
 def _effective_robustness(seeds: pd.DataFrame, references: pd.DataFrame) -> pd.DataFrame:

@@ -1,10 +1,10 @@
 """The results store: one directory per run, written atomically, never silently overwritten.
 
 A run directory holds ``config.yaml`` (the resolved config), ``status.json`` (``running`` -> ``finished`` or
-``failed``), ``results.csv`` (tidy: one row per test setting x metric) and ``model.ckpt`` (the selected checkpoint).
-``results.csv`` and ``status.json`` are written through a temporary file and ``os.replace``, so a reader (or a
-sweep restarted after ``kill -9``) never sees half a file. A run whose status is not ``finished`` is incomplete
-and is redone from scratch.
+``failed``), ``results.csv`` (tidy: one row per test setting x metric) and ``model.ckpt`` (the selected
+checkpoint). ``results.csv`` and ``status.json`` are written through a temporary file and ``os.replace``, so a
+reader (or a sweep restarted after ``kill -9``) never sees half a file. A run whose status is not ``finished``
+is incomplete and is redone from scratch.
 """
 
 from __future__ import annotations
@@ -49,18 +49,8 @@ STATUS_FILE: Final[str] = "status.json"
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see either the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``text`` (UTF-8) to ``path`` so that readers see either the old file or the whole new one."""
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -119,13 +109,22 @@ def read_results(root: Path | Iterable[Path]) -> pd.DataFrame:
 
 
 def run_statuses(root: Path) -> pd.DataFrame:
-    """One row per run directory under ``root`` (any depth, with a status record or results): its ``status``
-    (``running`` for one in progress or interrupted, ``finished``, ``failed``; ``missing`` for results without
-    a status), ``run_key``, ``error`` and ``run_dir``. Runs archived by ``--rerun`` are left out."""
+    """One row per run directory under ``root`` (any depth, with a status record or results).
+
+    Each row holds its ``status`` (``running`` for one in progress or interrupted, ``finished``, ``failed``;
+    ``missing`` for results without a status), ``run_key``, ``error`` and ``run_dir``. Runs archived by
+    ``--rerun`` are left out.
+    """
     dirs = {p.parent for name in (STATUS_FILE, RESULTS_FILE) for p in Path(root).rglob(name)}
     rows = []
     for run_dir in sorted(d for d in dirs if not d.name.startswith(".") and ".replaced-" not in d.name):
         status = read_status(run_dir)
-        rows.append({"run_dir": str(run_dir), "status": status.get("status"), "run_key": status.get("run_key"),
-                     "error": status.get("error")})
+        rows.append(
+            {
+                "run_dir": str(run_dir),
+                "status": status.get("status"),
+                "run_key": status.get("run_key"),
+                "error": status.get("error"),
+            }
+        )
     return pd.DataFrame(rows, columns=["run_dir", "status", "run_key", "error"])

@@ -1,5 +1,7 @@
-"""The runner: one run = (dataset, method, training policy, seed, config) -> one checkpoint, selected on validation
-only, evaluated on every requested test setting without retraining.
+"""The runner: one run = (dataset, method, training policy, seed, config) -> one checkpoint.
+
+The checkpoint is selected on validation only and evaluated on every requested test setting without
+retraining.
 """
 
 from __future__ import annotations
@@ -114,7 +116,9 @@ def validation_settings(policy: str, test: Sequence[Setting], cfg: DictConfig) -
     match policy:
         case "matched":
             if len(test) != 1:
-                raise ConfigError("the matched policy trains one model per test setting: request one setting per run")
+                raise ConfigError(
+                    "the matched policy trains one model per test setting: request one setting per run"
+                )
             return [test[0]]
         case "lnln":
             return [Setting("intra", rate=float(cfg.evaluation.validation_rate), mask_seed=seed)]
@@ -137,7 +141,8 @@ def _check_selection(cfg: DictConfig, family: str) -> None:
     valid = ("loss", *METRIC_NAMES[family])  # type: ignore[index]
     if metric not in valid:
         raise ConfigError(
-            f"selection.metric '{metric}' does not exist for {family}-family data: use one of {', '.join(valid)}"
+            f"selection.metric '{metric}' does not exist for {family}-family data: "
+            f"use one of {', '.join(valid)}"
         )
     if cfg.selection.mode not in ("min", "max"):
         raise ConfigError(f"selection.mode must be min or max, not '{cfg.selection.mode}'")
@@ -148,7 +153,11 @@ def prepare(request: RunRequest) -> PreparedRun:
     method_cls = get_method(request.method)
     dataset = request.dataset.strip().lower()
     family = dataset_family(dataset)
-    flags: dict[str, Any] = {"seed": request.seed, "data.path": request.data_path, "data.root": request.data_root}
+    flags: dict[str, Any] = {
+        "seed": request.seed,
+        "data.path": request.data_path,
+        "data.root": request.data_root,
+    }
     if request.wandb is not None:
         flags["logging.wandb"] = request.wandb
     cfg = config_lib.compose(
@@ -160,8 +169,9 @@ def prepare(request: RunRequest) -> PreparedRun:
         raise ConfigError("no test setting requested: give --protocol with --rate or --condition")
     request.settings = settings
     validation = validation_settings(policy_name, settings, cfg)
-    policy = build_policy(policy_name, matched=settings[0] if policy_name == "matched" else None,
-                          **_policy_params(cfg))
+    policy = build_policy(
+        policy_name, matched=settings[0] if policy_name == "matched" else None, **_policy_params(cfg)
+    )
     options = OmegaConf.to_container(cfg.data.options, resolve=True)
     assert isinstance(options, dict)
     datamodule = build_datamodule(
@@ -191,7 +201,9 @@ def prepare(request: RunRequest) -> PreparedRun:
     run_key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
     matched = f"__{settings[0].name.replace(':', '-')}" if policy_name == "matched" else ""
     name = f"{dataset}__{method_cls.method_name}__{policy_name}{matched}__s{int(cfg.seed)}__{run_key}"
-    return PreparedRun(request, method_cls, cfg, datamodule, policy_name, run_key, Path(request.output) / name)
+    return PreparedRun(
+        request, method_cls, cfg, datamodule, policy_name, run_key, Path(request.output) / name
+    )
 
 
 def _with_mask_seed(setting: Setting, mask_seed: int) -> Setting:
@@ -298,15 +310,25 @@ def _fit_stages(prepared: PreparedRun) -> tuple[MSAMethod, dict[str, Any]]:
         module = stage.module(stage_cfg, dm.dims, previous=previous)
         monitor = f"val/{stage_cfg.selection.metric}"
         checkpoint = L.pytorch.callbacks.ModelCheckpoint(
-            dirpath=run_dir / "checkpoints", filename=stage.name, monitor=monitor,
-            mode=stage_cfg.selection.mode, save_top_k=1, save_weights_only=True, enable_version_counter=False,
+            dirpath=run_dir / "checkpoints",
+            filename=stage.name,
+            monitor=monitor,
+            mode=stage_cfg.selection.mode,
+            save_top_k=1,
+            save_weights_only=True,
+            enable_version_counter=False,
         )
         callbacks: list[Any] = [checkpoint]
         if stage_cfg.trainer.patience is not None:
-            callbacks.append(L.pytorch.callbacks.EarlyStopping(
-                monitor=monitor, mode=stage_cfg.selection.mode, patience=int(stage_cfg.trainer.patience),
-                min_delta=1e-6, check_finite=False,
-            ))
+            callbacks.append(
+                L.pytorch.callbacks.EarlyStopping(
+                    monitor=monitor,
+                    mode=stage_cfg.selection.mode,
+                    patience=int(stage_cfg.trainer.patience),
+                    min_delta=1e-6,
+                    check_finite=False,
+                )
+            )
         loggers: list[Any] = []
         if cfg.logging.csv and not stage_cfg.trainer.fast_dev_run:
             loggers.append(L.pytorch.loggers.CSVLogger(run_dir, name="logs", version=stage.name))
@@ -320,12 +342,17 @@ def _fit_stages(prepared: PreparedRun) -> tuple[MSAMethod, dict[str, Any]]:
         trainer.fit(module, datamodule=dm)
         best = checkpoint.best_model_path
         if best:
-            module.load_state_dict(torch.load(best, map_location=module.device, weights_only=True)["state_dict"])
+            module.load_state_dict(
+                torch.load(best, map_location=module.device, weights_only=True)["state_dict"]
+            )
             ckpt_epoch = _epoch_of(checkpoint)
         else:  # fast_dev_run and friends save nothing: keep the last weights
             ckpt_epoch = trainer.current_epoch
-        info = {"epochs": trainer.current_epoch, "ckpt_epoch": ckpt_epoch,
-                "selection": f"val:{stage_cfg.selection.metric}:{stage_cfg.selection.mode}"}
+        info = {
+            "epochs": trainer.current_epoch,
+            "ckpt_epoch": ckpt_epoch,
+            "selection": f"val:{stage_cfg.selection.metric}:{stage_cfg.selection.mode}",
+        }
         previous = module
     assert previous is not None
     if (run_dir / "checkpoints" / f"{stages[-1].name}.ckpt").exists():
@@ -382,11 +409,16 @@ def _trainer(cfg: DictConfig, run_dir: Path, callbacks: list[Any], logger: Any) 
     )
 
 
-def _evaluate_checkpoint(prepared: PreparedRun, settings: Sequence[Setting], status: Mapping[str, Any]) -> pd.DataFrame:
+def _evaluate_checkpoint(
+    prepared: PreparedRun, settings: Sequence[Setting], status: Mapping[str, Any]
+) -> pd.DataFrame:
     cfg, dm = prepared.cfg, prepared.datamodule
     stages = prepared.method_cls.stages(cfg)
-    module = stages[-1].module(_stage_config(cfg, stages[-1].name), dm.dims, previous=None) if len(stages) == 1 \
+    module = (
+        stages[-1].module(_stage_config(cfg, stages[-1].name), dm.dims, previous=None)
+        if len(stages) == 1
         else _rebuild_last_stage(prepared)
+    )
     state = torch.load(prepared.run_dir / "model.ckpt", map_location="cpu", weights_only=True)["state_dict"]
     module.load_state_dict(state)
     dm.test = list(settings)
@@ -397,7 +429,10 @@ def _evaluate_checkpoint(prepared: PreparedRun, settings: Sequence[Setting], sta
 
 
 def _rebuild_last_stage(prepared: PreparedRun) -> MSAMethod:
-    """Rebuild the final stage's module with every earlier stage built untrained (weights come from model.ckpt)."""
+    """Rebuild the final stage's module with every earlier stage built untrained.
+
+    The weights come from model.ckpt.
+    """
     cfg, dims = prepared.cfg, prepared.datamodule.dims
     previous: MSAMethod | None = None
     for stage in prepared.method_cls.stages(cfg):
@@ -502,7 +537,8 @@ def run(
         rate: the missing rate of the protocol.
         condition: with ``inter``: the available modalities instead of a rate (``"ta"``).
         dataset: dataset name (``synthetic`` by default).
-        data_path: a data file; ``data_root``: a directory in MMSA's layout.
+        data_path: a data file.
+        data_root: a directory with the datasets in MMSA's layout (default ``$MSABENCH_DATA``).
         seed: training seed (the config's by default).
         train_policy: a policy name or ``paper``.
         output: the results root.
@@ -514,8 +550,16 @@ def run(
     items += [f"{k.replace('__', '.')}={v}" for k, v in dotted.items()]
     setting = make_setting(protocol, rate, condition)
     request = RunRequest(
-        method=canonical_name(method), settings=[setting], dataset=dataset, train_policy=train_policy, seed=seed,
-        data_path=data_path, data_root=data_root, overrides=items, output=Path(output), rerun=rerun,
+        method=canonical_name(method),
+        settings=[setting],
+        dataset=dataset,
+        train_policy=train_policy,
+        seed=seed,
+        data_path=data_path,
+        data_root=data_root,
+        overrides=items,
+        output=Path(output),
+        rerun=rerun,
     )
     return execute(request)
 

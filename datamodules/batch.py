@@ -8,13 +8,14 @@ Per modality ``m`` in :data:`MODALITIES`:
   steps zeroed).
 - ``m_valid``: bool (B, L_m), the padding mask (True = a real step).
 - ``m_keep``: bool (B, L_m), present after the protocol (always a subset of ``m_valid``).
-- ``m_full``: float (B, L_m, D_m), the complete view. **Training batches only**: validation and test batches never
-  carry it, so no method can peek at what is missing.
+- ``m_full``: float (B, L_m, D_m), the complete view. **Training batches only**: validation and test batches
+  never carry it, so no method can peek at what is missing.
 
 Shared keys:
 
-- ``text_ids``: long (B, 3, L_t), BERT (ids, attention mask, segment ids), when the data has them; after the protocol
-  dropped tokens are ``[UNK]`` (id 100). ``text_ids_full`` holds the complete ids in training batches.
+- ``text_ids``: long (B, 3, L_t), BERT (ids, attention mask, segment ids), when the data has them; after the
+  protocol dropped tokens are ``[UNK]`` (id 100). ``text_ids_full`` holds the complete ids in training
+  batches.
 - ``available``: bool (B, 3), modality present at all, in the fixed order (text, audio, vision).
 - ``label``: float (B,) for regression or long (B,) for classification.
 - ``label_text``, ``label_audio``, ``label_vision``: optional unimodal regression labels (SIMS).

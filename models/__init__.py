@@ -1,4 +1,7 @@
-"""Method registry: methods register by name; names are case-insensitive with ``-`` and ``_`` interchangeable."""
+"""Method registry: methods register by name.
+
+Names are case-insensitive with ``-`` and ``_`` interchangeable.
+"""
 
 from __future__ import annotations
 

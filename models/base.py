@@ -1,9 +1,10 @@
 """MSAMethod: the one LightningModule every method subclasses.
 
-The base owns everything that must be identical across methods for a comparison to be fair: the step skeleton,
-metrics (computed once over the whole split, never averaged per batch), logging, the validation monitor,
-optimizers and schedules from config, gradient clipping per sub-network, and evaluation over many test settings
-in one pass (one test dataloader per setting). A method supplies a network, its losses and its config::
+The base owns everything that must be identical across methods for a comparison to be fair: the step
+skeleton, metrics (computed once over the whole split, never averaged per batch), logging, the validation
+monitor, optimizers and schedules from config, gradient clipping per sub-network, and evaluation over many
+test settings in one pass (one test dataloader per setting). A method supplies a network, its losses and its
+config::
 
     @register("my_method")
     class MyMethod(MSAMethod):
@@ -34,6 +35,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from msabench.datamodules.batch import Batch, has_complete_view, missing_view
+from msabench.errors import ConfigError
 from msabench.metrics import MSAMetric
 from msabench.protocols.settings import Setting
 
@@ -60,13 +62,16 @@ class Stage:
 
 
 class MSAMethod(L.LightningModule):
-    """Shared logic of every method. Subclasses implement ``build_network``, ``forward`` and ``training_loss``."""
+    """Shared logic of every method.
+
+    Subclasses implement ``build_network``, ``forward`` and ``training_loss``.
+    """
 
     method_name: ClassVar[str] = ""
     paper_policy: ClassVar[str] = "matched"
     validation_uses_complete_view: ClassVar[bool] = False
-    """True when ``validation_loss`` needs the complete view (MITR-DNet's selection loss has distillation terms).
-    ``forward`` still only ever sees the missing view."""
+    """True when ``validation_loss`` needs the complete view (MITR-DNet's selection loss has distillation
+    terms). ``forward`` still only ever sees the missing view."""
 
     def __init__(self, cfg: DictConfig, dims: Any, previous: MSAMethod | None = None) -> None:
         """Build the method.
@@ -132,7 +137,10 @@ class MSAMethod(L.LightningModule):
         return int(self.dims.num_classes) if self.is_classification else 1
 
     def task_loss(self, prediction: Tensor, label: Tensor) -> Tensor:
-        """Cross-entropy for classification; the configured regression loss (``loss.regression``) otherwise."""
+        """Cross-entropy for classification; the configured regression loss otherwise.
+
+        The regression loss is ``loss.regression``.
+        """
         if self.is_classification:
             return F.cross_entropy(prediction, label.long())
         prediction = prediction.reshape(label.shape)
@@ -144,7 +152,7 @@ class MSAMethod(L.LightningModule):
             case "smooth_l1":
                 return F.smooth_l1_loss(prediction, label)
             case other:
-                raise ValueError(f"unknown regression loss '{other}': use l1, mse or smooth_l1")
+                raise ConfigError(f"unknown loss.regression '{other}': use l1, mse or smooth_l1")
 
     def freeze(self, module: nn.Module) -> nn.Module:
         """Freeze ``module`` (a teacher): no gradients, and kept in eval mode even when the method trains."""
@@ -178,8 +186,12 @@ class MSAMethod(L.LightningModule):
             values = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in parts.items())
             raise NonFiniteLossError(f"non-finite training loss at epoch {self.current_epoch}: {values}")
         size = batch["label"].shape[0]
-        self.log_dict({f"train/{k}": v.detach() for k, v in parts.items()}, on_step=False, on_epoch=True,
-                      batch_size=size)
+        self.log_dict(
+            {f"train/{k}": v.detach() for k, v in parts.items()},
+            on_step=False,
+            on_epoch=True,
+            batch_size=size,
+        )
         return loss
 
     def validation_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> None:
@@ -220,7 +232,7 @@ class MSAMethod(L.LightningModule):
             case "adamw":
                 optimizer = torch.optim.AdamW(groups, **kwargs)
             case other:
-                raise ValueError(f"unknown optimizer '{other}': use adam or adamw")
+                raise ConfigError(f"unknown optim.name '{other}': use adam or adamw")
         schedule = lr_multiplier(optim.scheduler, int(self.cfg.trainer.max_epochs))
         if schedule is None:
             return optimizer
@@ -241,7 +253,8 @@ def lr_multiplier(scheduler: Mapping[str, Any] | DictConfig, max_epochs: int) ->
     """The epoch-level learning-rate multiplier of ``optim.scheduler``, or None for a constant rate.
 
     ``linear_decay`` (MMIN/IF-MMIN): 1 - max(0, e - n_const) / (n_decay + 1) at 1-based epoch e.
-    ``warmup_cosine`` (LNLN/TF-Mamba): linear warm-up over ``warmup_fraction`` of the epochs, then cosine to 0.
+    ``warmup_cosine`` (LNLN/TF-Mamba): linear warm-up over ``warmup_fraction`` of the epochs, then cosine
+    to 0.
     """
     cfg = OmegaConf.to_container(scheduler) if isinstance(scheduler, DictConfig) else dict(scheduler)
     assert isinstance(cfg, dict)

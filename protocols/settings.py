@@ -11,7 +11,8 @@ from msabench.errors import ConfigError, UnknownNameError
 ProtocolName = Literal["complete", "intra", "inter", "condition", "stochastic"]
 PROTOCOLS: Final[tuple[str, ...]] = ("intra", "inter")
 MAX_INTER_RATE: Final[float] = 2.0 / 3.0
-# The six fixed-availability conditions of MMIN/IF-MMIN and CorrKD, plus the complete one, in (t, a, v) letters.
+# The six fixed-availability conditions of MMIN/IF-MMIN and CorrKD, plus the complete one, in (t, a, v)
+# letters.
 MISSING_CONDITIONS: Final[tuple[str, ...]] = ("t", "a", "v", "ta", "tv", "av")
 ALL_CONDITIONS: Final[tuple[str, ...]] = (*MISSING_CONDITIONS, "tav")
 
@@ -37,8 +38,9 @@ class Setting:
 
     Attributes:
         protocol: ``complete`` (nothing dropped), ``intra`` (steps dropped inside each modality at ``rate``),
-            ``inter`` (whole modalities dropped, sample-level missing rate ``rate``), ``condition`` (a fixed set of
-            available modalities) or ``stochastic`` (whole-modality plus frame drops, the S1 distribution).
+            ``inter`` (whole modalities dropped, sample-level missing rate ``rate``), ``condition`` (a fixed
+            set of available modalities) or ``stochastic`` (whole-modality plus frame drops, the S1
+            distribution).
         rate: the rate of ``intra`` (in [0, 1]) or ``inter`` (in [0, 2/3]); None otherwise.
         condition: the available modalities of ``condition`` in (t, a, v) letters; None otherwise.
         mask_seed: the seed of the counter-based masks; every method sees the same masks for the same seed.

@@ -1,4 +1,7 @@
-"""Shared fixtures: tiny synthetic data in a private cache, so tests never touch a user's cache or real data."""
+"""Shared fixtures: tiny synthetic data in a private cache.
+
+Tests never touch a user's cache or real data.
+"""
 
 from __future__ import annotations
 

@@ -6,6 +6,23 @@ import math
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
+
+
+class BatchNorm1d(nn.BatchNorm1d):
+    """BatchNorm that normalises a training batch with a single value per channel by its running statistics.
+
+    The training loader keeps the last, smaller batch (drop_last False, as MMSA and the released codes do),
+    and a final batch of one sample would make BatchNorm raise in training mode. Such a batch is normalised
+    like an evaluation batch, and the statistics are not updated.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.training and x.numel() // x.shape[1] <= 1:
+            return F.batch_norm(
+                x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps
+            )
+        return super().forward(x)
 
 
 def sinusoidal_positions(length: int, dim: int, device: torch.device | None = None) -> Tensor:
@@ -32,6 +49,14 @@ def masked_mean(x: Tensor, mask: Tensor | None) -> Tensor:
 class MLP(nn.Sequential):
     """Linear -> activation -> dropout -> Linear, the two-layer block most heads and experts use."""
 
-    def __init__(self, in_dim: int, hidden: int, out_dim: int, dropout: float = 0.0,
-                 activation: type[nn.Module] = nn.ReLU) -> None:
-        super().__init__(nn.Linear(in_dim, hidden), activation(), nn.Dropout(dropout), nn.Linear(hidden, out_dim))
+    def __init__(
+        self,
+        in_dim: int,
+        hidden: int,
+        out_dim: int,
+        dropout: float = 0.0,
+        activation: type[nn.Module] = nn.ReLU,
+    ) -> None:
+        super().__init__(
+            nn.Linear(in_dim, hidden), activation(), nn.Dropout(dropout), nn.Linear(hidden, out_dim)
+        )

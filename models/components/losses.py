@@ -29,7 +29,8 @@ def central_moment_discrepancy(x: Tensor, y: Tensor, n_moments: int = 5) -> Tens
 def masked_reconstruction_loss(prediction: Tensor, target: Tensor, dropped: Tensor) -> Tensor:
     """SmoothL1 over dropped-and-valid positions only, normalised by (their count x feature dim).
 
-    The TFR-Net / EMT-DLFR / MITR-DNet / TF-Mamba low-level reconstruction loss. Zero when nothing was dropped.
+    The TFR-Net / EMT-DLFR / MITR-DNet / TF-Mamba low-level reconstruction loss. Zero when nothing was
+    dropped.
 
     Args:
         prediction: (B, T, D) reconstructed features.

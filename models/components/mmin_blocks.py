@@ -95,7 +95,7 @@ class LSTMMaxPoolEncoder(nn.Module):
     def __init__(self, input_dim: int, hidden_dim: int, pool: Pooling = "padded") -> None:
         super().__init__()
         if pool not in ("padded", "valid"):
-            raise ValueError(f"unknown pooling '{pool}': use padded or valid")
+            raise ConfigError(f"unknown model.pool '{pool}': use padded or valid")
         self.pool = pool
         self.lstm = nn.LSTM(input_dim, hidden_dim, num_layers=1, batch_first=True)
 
@@ -304,7 +304,7 @@ def reverse_inputs(batch: Batch, mode: ReverseMode = "modality") -> EncoderInput
         elif mode == "complement":
             gate = valid & ~batch[f"{modality}_keep"]  # type: ignore[literal-required]
         else:
-            raise ValueError(f"unknown reverse input '{mode}': use modality or complement")
+            raise ConfigError(f"unknown model.reverse_input '{mode}': use modality or complement")
         gates.append(gate.to(full.dtype))
     return EncoderInputs(
         batch["text_full"] * gates[0].unsqueeze(-1),

@@ -1,8 +1,8 @@
 """Text input in its two regimes: precomputed token features (the default) or a BERT encoder on token ids.
 
 ``features``: the dataset's stored token features (MMSA ``text``: BERT last-layer states, 768-d), with the
-missing view's dropped tokens zeroed. ``bert``: a BERT loaded from a local directory (``bert_path``; nothing is ever
-downloaded) on the ``text_ids`` triplets, where dropped tokens are ``[UNK]``; frozen or fine-tuned.
+missing view's dropped tokens zeroed. ``bert``: a BERT loaded from a local directory (``bert_path``; nothing
+is ever downloaded) on the ``text_ids`` triplets, where dropped tokens are ``[UNK]``; frozen or fine-tuned.
 """
 
 from __future__ import annotations
@@ -63,18 +63,26 @@ class TextEncoder(nn.Module):
             return features
         if ids is None:
             raise ConfigError("model.text_encoder=bert needs token ids: this dataset has no `text_bert`")
-        out = self.bert(input_ids=ids[:, 0].long(), attention_mask=ids[:, 1].long(), token_type_ids=ids[:, 2].long())
+        out = self.bert(
+            input_ids=ids[:, 0].long(), attention_mask=ids[:, 1].long(), token_type_ids=ids[:, 2].long()
+        )
         return out.last_hidden_state
 
 
 def load_local_bert(path: str | None) -> nn.Module:
     """A BERT model from a local directory, never from the network."""
     if not path:
-        raise ConfigError("model.text_encoder=bert needs model.bert_path=DIR (a local BERT: config.json and weights)")
+        raise ConfigError(
+            "model.text_encoder=bert needs model.bert_path=DIR (a local BERT: config.json and weights)"
+        )
     if not Path(path).is_dir():
-        raise DatasetNotFoundError(f"model.bert_path '{path}' is not a directory with a BERT (config.json, weights)")
+        raise DatasetNotFoundError(
+            f"model.bert_path '{path}' is not a directory with a BERT (config.json, weights)"
+        )
     try:
         from transformers import AutoModel
     except ImportError:
-        raise ConfigError("model.text_encoder=bert needs transformers: pip install 'msabench[bert]'") from None
+        raise ConfigError(
+            "model.text_encoder=bert needs transformers: pip install 'msabench[bert]'"
+        ) from None
     return AutoModel.from_pretrained(path, local_files_only=True)

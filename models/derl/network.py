@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from msabench.errors import ConfigError
 from msabench.models.components.layers import MLP, sinusoidal_positions
 from msabench.models.components.text import TextEncoder
 
@@ -225,7 +226,7 @@ class SharedExperts(nn.Module):
     ) -> None:
         super().__init__()
         if top_k is not None and not 1 <= top_k <= n_experts:
-            raise ValueError(f"router_top_k must be in [1, {n_experts}] or null (dense), not {top_k}")
+            raise ConfigError(f"model.router_top_k must be in [1, {n_experts}] or null (dense), not {top_k}")
         self.top_k = top_k
         self.experts = nn.ModuleList(MLP(hidden, hidden, hidden, dropout, nn.GELU) for _ in range(n_experts))
         self.routers = nn.ModuleList(nn.Linear(hidden, n_experts) for _ in range(n_modalities))

@@ -13,6 +13,7 @@ from typing import Literal, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from msabench.errors import ConfigError
 from msabench.models.components.mmin_blocks import (
     EncoderInputs,
     MLPClassifier,
@@ -154,7 +155,7 @@ class IFMMINNetwork(UnimodalEncoders):
             case "2022":
                 recurrence = "if_mmin_2022"
             case other:
-                raise ValueError(f"unknown ifim_variant '{other}': use current or 2022")
+                raise ConfigError(f"unknown model.ifim_variant '{other}': use current or 2022")
         self.shared = SharedEncoder(embedding_dim)
         self.imagination = ResidualAE(3 * embedding_dim, ae_layers, n_blocks, recurrence)
         self.classifier = MLPClassifier(self.imagination.latent_dim, classifier_layers, output_dim, dropout)

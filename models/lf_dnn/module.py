@@ -21,7 +21,9 @@ class LFDNNMethod(MSAMethod):
     paper_policy = "matched"
 
     def build_network(self, model_cfg: DictConfig, dims: Any) -> LFDNN:
-        text = TextEncoder(model_cfg.text_encoder, dims.text_dim, model_cfg.bert_path, model_cfg.bert_finetune)
+        text = TextEncoder(
+            model_cfg.text_encoder, dims.text_dim, model_cfg.bert_path, model_cfg.bert_finetune
+        )
         return LFDNN(
             text_encoder=text,
             audio_dim=dims.audio_dim,
@@ -40,7 +42,11 @@ class LFDNNMethod(MSAMethod):
 
     def forward(self, batch: Batch) -> Tensor:
         out = self.network(
-            batch["text"], batch["audio"], batch["audio_valid"], batch["vision"], batch["vision_valid"],
+            batch["text"],
+            batch["audio"],
+            batch["audio_valid"],
+            batch["vision"],
+            batch["vision_valid"],
             batch.get("text_ids"),
         )
         return out if self.is_classification else out.squeeze(-1)

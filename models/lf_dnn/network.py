@@ -7,6 +7,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from msabench.errors import ConfigError
+from msabench.models.components.layers import BatchNorm1d
 from msabench.models.components.text import TextEncoder
 
 
@@ -26,7 +28,7 @@ class FrameMeanSubnet(nn.Module):
     def __init__(self, in_dim: int, hidden: int, dropout: float) -> None:
         super().__init__()
         self.layers = nn.Sequential(
-            nn.BatchNorm1d(in_dim),
+            BatchNorm1d(in_dim),
             nn.Dropout(dropout),
             nn.Linear(in_dim, hidden),
             nn.ReLU(),
@@ -43,8 +45,8 @@ class FrameMeanSubnet(nn.Module):
 class TextLSTMSubnet(nn.Module):
     """Text subnet: a one-layer LSTM over the whole padded sequence, its final hidden state, then a Linear.
 
-    MMSA forces the text dropout to 0 for a one-layer LSTM, so no dropout is applied here; and the final state is
-    taken after the trailing padding (no packing), as in MMSA.
+    MMSA forces the text dropout to 0 for a one-layer LSTM, so no dropout is applied here; and the final state
+    is taken after the trailing padding (no packing), as in MMSA.
     """
 
     def __init__(self, in_dim: int, hidden: int, out_dim: int) -> None:
@@ -93,6 +95,8 @@ class LFDNN(nn.Module):
         av_pool: Literal["padded_mean", "valid_mean"] = "padded_mean",
     ) -> None:
         super().__init__()
+        if av_pool not in ("padded_mean", "valid_mean"):
+            raise ConfigError(f"unknown model.av_pool '{av_pool}': use padded_mean or valid_mean")
         self.av_pool = av_pool
         self.text_encoder = text_encoder
         self.audio_subnet = FrameMeanSubnet(audio_dim, hidden_audio, dropout_audio)

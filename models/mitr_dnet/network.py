@@ -15,27 +15,11 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from msabench.models.components.layers import masked_mean, sinusoidal_positions
+from msabench.models.components.layers import BatchNorm1d, masked_mean, sinusoidal_positions
 from msabench.models.components.mult_transformer import MulTEncoder
 from msabench.models.components.text import TextEncoder
 
 FlipAxis = Literal["channel", "time"]
-
-
-class BatchNorm1d(nn.BatchNorm1d):
-    """BatchNorm that normalises a training batch with a single value per channel by its running statistics.
-
-    The released code keeps the last, smaller training batch (drop_last False); one sample would make
-    BatchNorm raise in training mode. Such a batch is normalised like an evaluation batch, and the statistics
-    are not updated.
-    """
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self.training and x.numel() // x.shape[1] <= 1:
-            return F.batch_norm(
-                x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps
-            )
-        return super().forward(x)
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -17,9 +17,23 @@ from msabench.results import RESULT_COLUMNS
 FAST = ["trainer.max_epochs=1", "data.options.n_scale=0.05", "data.batch_size=16"]
 
 
-def test_run_writes_config_checkpoint_and_tidy_results(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["run", "--method", "LF-DNN", "--protocol", "intra", "--rate", "0.3", "--output", str(tmp_path),
-                 *FAST])
+def test_run_writes_config_checkpoint_and_tidy_results(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "run",
+            "--method",
+            "LF-DNN",
+            "--protocol",
+            "intra",
+            "--rate",
+            "0.3",
+            "--output",
+            str(tmp_path),
+            *FAST,
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "intra@0.3" in out and "acc2_has0 (%)" in out
@@ -27,16 +41,42 @@ def test_run_writes_config_checkpoint_and_tidy_results(tmp_path: Path, capsys: p
     assert {"config.yaml", "model.ckpt", "results.csv", "status.json"} <= {p.name for p in run_dir.iterdir()}
     frame = pd.read_csv(run_dir / "results.csv")
     assert list(frame.columns) == list(RESULT_COLUMNS)
-    assert set(frame["metric"]) == {"acc2_has0", "f1_has0", "acc2_non0", "f1_non0", "acc5", "acc7", "mae", "corr"}
+    assert set(frame["metric"]) == {
+        "acc2_has0",
+        "f1_has0",
+        "acc2_non0",
+        "f1_non0",
+        "acc5",
+        "acc7",
+        "mae",
+        "corr",
+    }
     row = frame.iloc[0]
     assert (row["dataset"], row["method"], row["train_policy"], row["protocol"]) == (
-        "synthetic", "lf_dnn", "matched", "intra")
+        "synthetic",
+        "lf_dnn",
+        "matched",
+        "intra",
+    )
     assert row["rate"] == 0.3 and row["seed"] == 1111 and row["mask_seed"] == 1111
     assert isinstance(row["data_sha256"], str) and len(row["data_sha256"]) == 64
 
 
-def test_second_identical_run_is_reused_not_overwritten(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["run", "--method", "lf_dnn", "--protocol", "inter", "--condition", "ta", "--output", str(tmp_path), *FAST]
+def test_second_identical_run_is_reused_not_overwritten(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = [
+        "run",
+        "--method",
+        "lf_dnn",
+        "--protocol",
+        "inter",
+        "--condition",
+        "ta",
+        "--output",
+        str(tmp_path),
+        *FAST,
+    ]
     assert main(args) == 0
     (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     before = (run_dir / "results.csv").read_bytes()
@@ -58,13 +98,33 @@ def test_second_identical_run_is_reused_not_overwritten(tmp_path: Path, capsys: 
         (["--method", "lf_dnn", "--protocol", "inter", "--condition", "tx"], "invalid condition 'tx'"),
         (["--method", "lf_dnn", "--protocol", "inter", "--condition", ""], "invalid condition"),
         (["--method", "lf_dnn", "--protocol", "intra"], "needs --rate"),
-        (["--method", "lf_dnn", "--protocol", "intra", "--rate", "0.3", "--dataset", "mosx"], "unknown dataset"),
-        (["--method", "lf_dnn", "--protocol", "intra", "--rate", "0.3", "--train-policy", "random"],
-         "unknown training policy"),
-        (["--method", "lf_dnn", "--protocol", "intra", "--rate", "0.3", "trainer.max_epoch=2"],
-         "Did you mean 'trainer.max_epochs'"),
-        (["--method", "lf_dnn", "--protocol", "intra", "--rate", "0.3", "--dataset", "mosi", "--data-path",
-          "/nonexistent/unaligned_50.pkl"], "/nonexistent/unaligned_50.pkl"),
+        (
+            ["--method", "lf_dnn", "--protocol", "intra", "--rate", "0.3", "--dataset", "mosx"],
+            "unknown dataset",
+        ),
+        (
+            ["--method", "lf_dnn", "--protocol", "intra", "--rate", "0.3", "--train-policy", "random"],
+            "unknown training policy",
+        ),
+        (
+            ["--method", "lf_dnn", "--protocol", "intra", "--rate", "0.3", "trainer.max_epoch=2"],
+            "Did you mean 'trainer.max_epochs'",
+        ),
+        (
+            [
+                "--method",
+                "lf_dnn",
+                "--protocol",
+                "intra",
+                "--rate",
+                "0.3",
+                "--dataset",
+                "mosi",
+                "--data-path",
+                "/nonexistent/unaligned_50.pkl",
+            ],
+            "/nonexistent/unaligned_50.pkl",
+        ),
     ],
 )
 def test_user_mistakes_are_one_line_with_exit_2(
@@ -92,8 +152,23 @@ def test_bad_data_files_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixtu
     _write_pickle(nan_labels, data)
     capsys.readouterr()
     for path, message in [(not_mmsa, "not an MMSA pickle"), (nan_labels, "NaN")]:
-        code = main(["run", "--method", "lf_dnn", "--protocol", "intra", "--rate", "0.3", "--dataset", "mosi",
-                     "--data-path", str(path), "--output", str(tmp_path / "runs")])
+        code = main(
+            [
+                "run",
+                "--method",
+                "lf_dnn",
+                "--protocol",
+                "intra",
+                "--rate",
+                "0.3",
+                "--dataset",
+                "mosi",
+                "--data-path",
+                str(path),
+                "--output",
+                str(tmp_path / "runs"),
+            ]
+        )
         err = capsys.readouterr().err
         assert code == 2, err
         assert message in err and err.count("\n") == 1
@@ -109,8 +184,21 @@ def test_list_shows_methods_datasets_policies(capsys: pytest.CaptureFixture[str]
 
 def test_console_script_reports_error_without_traceback(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "msabench.cli", "run", "--method", "derlx", "--protocol", "intra", "--rate", "0.3"],
-        capture_output=True, text=True, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "msabench.cli",
+            "run",
+            "--method",
+            "derlx",
+            "--protocol",
+            "intra",
+            "--rate",
+            "0.3",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     )
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: unknown method 'derlx'") and "Traceback" not in proc.stderr
@@ -119,7 +207,13 @@ def test_console_script_reports_error_without_traceback(tmp_path: Path) -> None:
 def test_python_api_returns_dataframe(tmp_path: Path) -> None:
     import msabench
 
-    frame = msabench.run(method="lf_dnn", protocol="intra", rate=0.6, output=tmp_path,
-                         trainer__max_epochs=1, overrides={"data.options.n_scale": 0.05})
+    frame = msabench.run(
+        method="lf_dnn",
+        protocol="intra",
+        rate=0.6,
+        output=tmp_path,
+        trainer__max_epochs=1,
+        overrides={"data.options.n_scale": 0.05},
+    )
     assert isinstance(frame, pd.DataFrame)
     assert set(frame["setting"]) == {"intra@0.6"} and frame["value"].notna().all()

@@ -13,13 +13,25 @@ from msabench.models import get, names
 from msabench.protocols import POLICIES, Setting
 from msabench.runner import RunRequest, execute
 
-SMOKE = ["trainer.fast_dev_run=true", "data.batch_size=8", "data.eval_batch_size=16", "data.options.n_scale=0.05"]
+SMOKE = [
+    "trainer.fast_dev_run=true",
+    "data.batch_size=8",
+    "data.eval_batch_size=16",
+    "data.options.n_scale=0.05",
+]
 SETTINGS = [Setting("intra", rate=0.3), Setting("inter", rate=0.3), Setting("condition", condition="t")]
 
 
 def _run(method: str, setting: Setting, tmp_path: Path, policy: str = "paper", dataset: str = "synthetic"):
-    request = RunRequest(method=method, settings=[setting], dataset=dataset, train_policy=policy,
-                         overrides=SMOKE, output=tmp_path, extra_blocks=("smoke",))
+    request = RunRequest(
+        method=method,
+        settings=[setting],
+        dataset=dataset,
+        train_policy=policy,
+        overrides=SMOKE,
+        output=tmp_path,
+        extra_blocks=("smoke",),
+    )
     return execute(request)
 
 
@@ -34,7 +46,8 @@ def test_method_runs_under_every_protocol(method: str, setting: Setting, tmp_pat
     assert (frame["train_policy"] == get(method).paper_policy).all()
 
 
-# Every policy on the reference baseline by default; the full method x policy matrix is `slow` (pytest -m slow).
+# Every policy on the reference baseline by default; the full method x policy matrix is `slow`
+# (pytest -m slow).
 POLICY_CASES = [
     pytest.param(m, p, marks=() if m == "lf_dnn" else pytest.mark.slow) for m in names() for p in POLICIES
 ]

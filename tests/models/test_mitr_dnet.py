@@ -11,6 +11,7 @@ from torch import Tensor
 
 from msabench import config as config_lib
 from msabench.errors import ConfigError
+from msabench.models.components.layers import BatchNorm1d
 from msabench.models.components.mult_transformer import MulTEncoder, future_mask, mult_positions
 from msabench.models.mitr_dnet.module import (
     MITRDNetMethod,
@@ -18,7 +19,7 @@ from msabench.models.mitr_dnet.module import (
     attraction_loss,
     distillation_losses,
 )
-from msabench.models.mitr_dnet.network import BatchNorm1d, Encoding, TIMNet
+from msabench.models.mitr_dnet.network import Encoding, TIMNet
 from msabench.protocols.settings import Setting
 
 LENGTHS = {"text": 6, "audio": 7, "vision": 9}
