@@ -598,17 +598,7 @@ def _effective_robustness(seeds: pd.DataFrame, references: pd.DataFrame) -> pd.D
 
     LF is the reference entry's run with the same seed; lower-is-better metrics are negated first.
     """
-    columns = [
-        *ENTRY_KEYS,
-        "protocol",
-        "mask_seed",
-        "summary",
-        "metric",
-        "seed",
-        "value",
-        "grid",
-        "nan_as_zero",
-    ]
+    columns = list(SUMMARY_SEED_COLUMNS)
     if references.empty:
         return pd.DataFrame(columns=columns)
     in_range = seeds["rate"].notna() & (seeds["rate"] <= MULTIBENCH_MAX_RATE + _EPS)
