@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 import torch
 
+from msabench.config import compose
 from msabench.datamodules.batch import Batch
 from msabench.models.components.text import TextEncoder
 from msabench.models.lf_dnn.network import LFDNN
@@ -63,12 +64,19 @@ def time_call(call: Callable[[int], object], reps: int, warmup: int, device: tor
 
 
 def lf_dnn_step(batch: Batch, device: torch.device) -> Callable[[int], object]:
-    """One lf_dnn training step at its MOSI defaults on ``batch``: the reference a protocol is priced in."""
+    """One lf_dnn training step with its MOSI config on ``batch``: the reference a protocol is priced in."""
     torch.manual_seed(0)
+    cfg = compose("lf_dnn", "mosi", "mosi")
+    widths = {key: cfg.model[key] for key in ("hidden_text", "hidden_audio", "hidden_vision", "text_out")}
     network = LFDNN(
-        TextEncoder("features", SHAPES["text"][1]), SHAPES["audio"][1], SHAPES["vision"][1], output_dim=1
+        TextEncoder("features", SHAPES["text"][1]),
+        SHAPES["audio"][1],
+        SHAPES["vision"][1],
+        output_dim=1,
+        post_fusion_dim=cfg.model.post_fusion_dim,
+        **widths,
     ).to(device)
-    optimizer = torch.optim.Adam(network.parameters(), lr=1e-3, weight_decay=1e-2)
+    optimizer = torch.optim.Adam(network.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
 
     def step(_: int) -> None:
         optimizer.zero_grad(set_to_none=True)

@@ -88,6 +88,9 @@ def test_second_identical_run_is_reused_not_overwritten(
     assert len(names) == 2 and any(".replaced-" in n for n in names)  # the old run is kept, renamed
 
 
+MISSING_FILE = "/nonexistent/unaligned_50.pkl"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -111,19 +114,8 @@ def test_second_identical_run_is_reused_not_overwritten(
             "Did you mean 'trainer.max_epochs'",
         ),
         (
-            [
-                "--method",
-                "lf_dnn",
-                "--protocol",
-                "intra",
-                "--rate",
-                "0.3",
-                "--dataset",
-                "mosi",
-                "--data-path",
-                "/nonexistent/unaligned_50.pkl",
-            ],
-            "/nonexistent/unaligned_50.pkl",
+            [*"--method lf_dnn --protocol intra --rate 0.3 --dataset mosi --data-path".split(), MISSING_FILE],
+            MISSING_FILE,
         ),
     ],
 )
@@ -152,23 +144,8 @@ def test_bad_data_files_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixtu
     _write_pickle(nan_labels, data)
     capsys.readouterr()
     for path, message in [(not_mmsa, "not an MMSA pickle"), (nan_labels, "NaN")]:
-        code = main(
-            [
-                "run",
-                "--method",
-                "lf_dnn",
-                "--protocol",
-                "intra",
-                "--rate",
-                "0.3",
-                "--dataset",
-                "mosi",
-                "--data-path",
-                str(path),
-                "--output",
-                str(tmp_path / "runs"),
-            ]
-        )
+        flags = "run --method lf_dnn --protocol intra --rate 0.3 --dataset mosi".split()
+        code = main([*flags, "--data-path", str(path), "--output", str(tmp_path / "runs")])
         err = capsys.readouterr().err
         assert code == 2, err
         assert message in err and err.count("\n") == 1
