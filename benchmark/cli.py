@@ -225,6 +225,9 @@ def _add_sweep_parsers(sub: argparse._SubParsersAction) -> None:
         default="lf_dnn",
         help="method (or METHOD:POLICY) for paired comparisons and effective robustness; none: off",
     )
+    board.add_argument(
+        "--seeds", help="aggregate only these training seeds (1111,1112 or 1111:1113), e.g. the finished ones"
+    )
     board.add_argument("--plots", type=Path, help="write PNG plots into this directory")
     board.add_argument("--wandb", action="store_true", help="log the leaderboard and plots to W&B")
     board.set_defaults(handler=_cmd_leaderboard)
@@ -307,8 +310,11 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"no results under {', '.join(map(str, args.results))}: run msabench run or sweep first"
         )
-    board = leaderboard.build(tidy, reference)
     source = ", ".join(str(r) for r in args.results)
+    if args.seeds:
+        tidy = leaderboard.select_seeds(tidy, args.seeds)
+        source += f" (training seeds {args.seeds})"
+    board = leaderboard.build(tidy, reference)
     written = leaderboard.write(board, args.out, fmt, args.plots, source=source)
     for path in written:
         if path.suffix != ".png":

@@ -262,6 +262,25 @@ def load(roots: Path | Sequence[Path]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def select_seeds(tidy: pd.DataFrame, seeds: str | Sequence[int]) -> pd.DataFrame:
+    """The rows of the given training seeds (``"1111,1112"``, ``"1111:1113"`` or a list).
+
+    A partial sweep runs seed by seed: keeping the seeds it finished puts every point on the same seeds.
+
+    Raises:
+        ConfigError: no row has any of the seeds.
+    """
+    from msabench.sweep import parse_seeds
+
+    wanted = parse_seeds(seeds)
+    kept = tidy[tidy["seed"].astype(int).isin(wanted)].reset_index(drop=True)
+    if kept.empty:
+        found = ", ".join(str(s) for s in sorted(tidy["seed"].astype(int).unique()))
+        asked = ", ".join(map(str, wanted))
+        raise ConfigError(f"no results for seed(s) {asked}: the runs have seed(s) {found}")
+    return kept
+
+
 def _config_id(run_dir: Path, frame: pd.DataFrame) -> str:
     """Short hash of the run's resolved config without its seed, and of the data file."""
     import hashlib

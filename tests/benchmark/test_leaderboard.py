@@ -345,3 +345,21 @@ def test_cli_leaderboard(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     ).all()
     assert main(["leaderboard", "--results", str(tmp_path / "empty"), "--out", str(tmp_path / "x.csv")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_cli_leaderboard_keeps_only_the_given_seeds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "runs"
+    _write_run(root, "s1", _curve("derl", {1: [0.8, 0.6]}, [0.0, 0.5]))
+    _write_run(root, "s2", _curve("derl", {2: [0.4, 0.2]}, [0.0, 0.5]))
+    args = ["leaderboard", "--results", str(root), "--out", str(tmp_path / "lb.md"), "--reference", "none"]
+    assert main([*args, "--seeds", "1"]) == 0
+    wide = pd.read_csv(tmp_path / "lb.csv")
+    assert set(wide["n"]) == {1} and wide["acc2_has0_mean"].tolist() == pytest.approx([0.8, 0.6])
+    assert "(training seeds 1)" in (tmp_path / "lb.md").read_text()
+    assert main([*args, "--seeds", "1:2"]) == 0
+    assert pd.read_csv(tmp_path / "lb.csv")["acc2_has0_mean"].tolist() == pytest.approx([0.6, 0.4])
+    capsys.readouterr()
+    assert main([*args, "--seeds", "7"]) == 2
+    assert capsys.readouterr().err.strip().endswith("no results for seed(s) 7: the runs have seed(s) 1, 2")
