@@ -268,17 +268,19 @@ def select_seeds(tidy: pd.DataFrame, seeds: str | Sequence[int]) -> pd.DataFrame
     A partial sweep runs seed by seed: keeping the seeds it finished puts every point on the same seeds.
 
     Raises:
-        ConfigError: no row has any of the seeds.
+        ConfigError: a requested seed has no rows (a board labelled with seeds it lacks would mislead).
     """
     from msabench.sweep import parse_seeds
 
     wanted = parse_seeds(seeds)
-    kept = tidy[tidy["seed"].astype(int).isin(wanted)].reset_index(drop=True)
-    if kept.empty:
-        found = ", ".join(str(s) for s in sorted(tidy["seed"].astype(int).unique()))
-        asked = ", ".join(map(str, wanted))
-        raise ConfigError(f"no results for seed(s) {asked}: the runs have seed(s) {found}")
-    return kept
+    found = tidy["seed"].astype(int)
+    absent = sorted(set(wanted) - set(found))
+    if absent:
+        have = ", ".join(str(s) for s in sorted(found.unique()))
+        raise ConfigError(
+            f"no results for seed(s) {', '.join(map(str, absent))}: the runs have seed(s) {have}"
+        )
+    return tidy[found.isin(wanted)].reset_index(drop=True)
 
 
 def _config_id(run_dir: Path, frame: pd.DataFrame) -> str:

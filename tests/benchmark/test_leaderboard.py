@@ -363,3 +363,5 @@ def test_cli_leaderboard_keeps_only_the_given_seeds(
     capsys.readouterr()
     assert main([*args, "--seeds", "7"]) == 2
     assert capsys.readouterr().err.strip().endswith("no results for seed(s) 7: the runs have seed(s) 1, 2")
+    assert main([*args, "--seeds", "1:3"]) == 2  # never a board labelled with a seed it lacks
+    assert capsys.readouterr().err.strip().endswith("no results for seed(s) 3: the runs have seed(s) 1, 2")
