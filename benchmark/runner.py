@@ -148,6 +148,26 @@ def _check_selection(cfg: DictConfig, family: str) -> None:
         raise ConfigError(f"selection.mode must be min or max, not '{cfg.selection.mode}'")
 
 
+def _check_networks(method_cls: type[MSAMethod], cfg: DictConfig, dims: Any) -> None:
+    """Build every stage's module once, so that a bad model value is a one-line error before any write.
+
+    Networks reject impossible values (heads that do not divide the width, unknown block kinds) with a
+    ValueError, modules and optimizers unknown names with a ConfigError. Training seeds the RNG again
+    before it builds the modules it trains, so this check does not change any run.
+    """
+    previous: MSAMethod | None = None
+    for stage in method_cls.stages(cfg):
+        try:
+            previous = stage.module(_stage_config(cfg, stage.name), dims, previous=previous)
+            previous.configure_optimizers()
+        except ConfigError:
+            raise
+        except ValueError as err:
+            raise ConfigError(
+                f"{method_cls.method_name} config: {err} (change the key=value override or the config)"
+            ) from None
+
+
 def prepare(request: RunRequest) -> PreparedRun:
     """Resolve method, config, data and key; raises user errors before anything is written."""
     method_cls = get_method(request.method)
@@ -189,6 +209,7 @@ def prepare(request: RunRequest) -> PreparedRun:
     )
     datamodule.setup("fit")
     _check_selection(cfg, datamodule.dims.metric_family)
+    _check_networks(method_cls, cfg, datamodule.dims)
     identity = {
         "method": method_cls.method_name,
         "dataset": dataset,

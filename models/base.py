@@ -39,6 +39,8 @@ from msabench.errors import ConfigError
 from msabench.metrics import MSAMetric
 from msabench.protocols.settings import Setting
 
+REGRESSION_LOSSES: tuple[str, ...] = ("l1", "mse", "smooth_l1")
+
 
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite; the run fails and its row records this error."""
@@ -82,6 +84,10 @@ class MSAMethod(L.LightningModule):
             previous: the trained module of the previous stage, for methods with several stages.
         """
         super().__init__()
+        if cfg.loss.regression not in REGRESSION_LOSSES:
+            raise ConfigError(
+                f"unknown loss.regression '{cfg.loss.regression}': use {', '.join(REGRESSION_LOSSES)}"
+            )
         self.cfg = cfg
         self.dims = dims
         self.network = self.build_network(cfg.model, dims)
@@ -152,7 +158,7 @@ class MSAMethod(L.LightningModule):
             case "smooth_l1":
                 return F.smooth_l1_loss(prediction, label)
             case other:
-                raise ConfigError(f"unknown loss.regression '{other}': use l1, mse or smooth_l1")
+                raise AssertionError(f"loss.regression '{other}' passed the check in __init__")
 
     def freeze(self, module: nn.Module) -> nn.Module:
         """Freeze ``module`` (a teacher): no gradients, and kept in eval mode even when the method trains."""
@@ -275,7 +281,9 @@ def lr_multiplier(scheduler: Mapping[str, Any] | DictConfig, max_epochs: int) ->
 
             return multiplier
         case other:
-            raise ValueError(f"unknown scheduler '{other}': use none, linear_decay or warmup_cosine")
+            raise ConfigError(
+                f"unknown optim.scheduler.name '{other}': use none, linear_decay or warmup_cosine"
+            )
 
 
 def count_parameters(modules: Iterable[nn.Module] | nn.Module) -> int:

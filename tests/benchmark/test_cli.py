@@ -117,6 +117,26 @@ MISSING_FILE = "/nonexistent/unaligned_50.pkl"
             [*"--method lf_dnn --protocol intra --rate 0.3 --dataset mosi --data-path".split(), MISSING_FILE],
             MISSING_FILE,
         ),
+        (
+            ["--method", "derl", "--protocol", "intra", "--rate", "0.3", "model.encoder_heads=7"],
+            "derl config: encoder_heads (7) must divide the hidden width (128)",
+        ),
+        (
+            ["--method", "mitr_dnet", "--protocol", "intra", "--rate", "0.3", "model.flip_axis=depth"],
+            "unknown model.flip_axis 'depth'",
+        ),
+        (
+            ["--method", "lf_dnn", "--protocol", "intra", "--rate", "0.3", "optim.name=sgd"],
+            "unknown optim.name 'sgd'",
+        ),
+        (
+            ["--method", "lf_dnn", "--protocol", "intra", "--rate", "0.3", "optim.scheduler.name=step"],
+            "unknown optim.scheduler.name 'step'",
+        ),
+        (
+            ["--method", "umdf", "--protocol", "intra", "--rate", "0.3", "loss.regression=huber"],
+            "unknown loss.regression 'huber'",
+        ),
     ],
 )
 def test_user_mistakes_are_one_line_with_exit_2(
