@@ -266,7 +266,7 @@ def execute(request: RunRequest) -> pd.DataFrame:
             store.write_results(run_dir, existing)
         wanted = {s.name for s in prepared.request.settings}
         frame = existing[existing["setting"].isin(wanted)].reset_index(drop=True)
-        frame.attrs.update(run_dir=str(run_dir), cached=True)
+        frame.attrs.update(run_dir=str(run_dir), cached=True, wall_time_s=status.get("wall_time_s"))
         return frame
     if run_dir.exists():
         if status["status"] == "finished":  # --rerun: keep the old run, renamed, never overwritten

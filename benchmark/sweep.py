@@ -303,6 +303,11 @@ class Job:
     data_root: str | None = None
 
     @property
+    def timing_group(self) -> str:
+        """What predicts this job's wall time: its dataset, method and policy (matched rates cost alike)."""
+        return f"{self.dataset} {self.method} {self.train_policy}"
+
+    @property
     def label(self) -> str:
         """Readable name: dataset, method, policy (with its setting when matched) and seed."""
         matched = f" {self.settings[0].name}" if self.train_policy == "matched" else ""
@@ -431,6 +436,8 @@ class Outcome:
     error: str | None = None
     wall_s: float = 0.0
     log: str | None = None
+    recorded_wall_s: float | None = None
+    """For a reused run: the training time its run directory recorded (what the ETA learns from)."""
 
 
 @dataclass
@@ -481,7 +488,16 @@ def run_job(
             if "msabench.wandb_logging" in sys.modules:
                 sys.modules["msabench.wandb_logging"].finish_leftovers()
     status: Literal["finished", "reused"] = "reused" if frame.attrs.get("cached") else "finished"
-    return Outcome(index, job.label, status, frame.attrs.get("run_dir"), None, time.time() - started, log)
+    return Outcome(
+        index,
+        job.label,
+        status,
+        frame.attrs.get("run_dir"),
+        None,
+        time.time() - started,
+        log,
+        frame.attrs.get("wall_time_s"),
+    )
 
 
 def _run_dir_of(job: Job, output: str) -> str | None:
@@ -570,17 +586,23 @@ def available_cores() -> int:
 
 @dataclass
 class Progress:
-    """Runs done / running / failed / left, elapsed and estimated time; a live line on a terminal."""
+    """Runs done / running / failed / left, elapsed and estimated time; a live line on a terminal.
 
-    total: int
+    The estimate learns one wall time per (dataset, method, policy) from the runs this sweep trained and the
+    recorded times of those it reused, because one method's run can cost ten times another's.
+    """
+
+    groups: Sequence[str]
+    """Per job index: the group whose wall times predict that job's (``Job.timing_group``)."""
     workers: int
     stream: TextIO | None = None
     started: float = field(default_factory=time.time)
     trained: int = 0
     reused: int = 0
     failed: int = 0
-    running: int = 0
-    walls: list[float] = field(default_factory=list)
+    running_since: dict[int, float] = field(default_factory=dict)
+    done: set[int] = field(default_factory=set)
+    walls: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def live(self) -> bool:
@@ -588,15 +610,62 @@ class Progress:
         return bool(self.stream is not None and getattr(self.stream, "isatty", lambda: False)())
 
     @property
+    def total(self) -> int:
+        """Jobs in the sweep."""
+        return len(self.groups)
+
+    @property
+    def running(self) -> int:
+        """Jobs in flight."""
+        return len(self.running_since)
+
+    @property
     def left(self) -> int:
         """Jobs neither done nor running."""
-        return self.total - self.trained - self.reused - self.failed - self.running
+        return self.total - len(self.done) - self.running
+
+    def start(self, index: int) -> None:
+        """Job ``index`` went to a worker."""
+        self.running_since[index] = time.time()
+
+    def requeue(self, index: int) -> None:
+        """Job ``index`` goes back to the queue (its worker died)."""
+        self.running_since.pop(index, None)
+
+    def finish(self, index: int, status: str, wall_s: float | None) -> None:
+        """Job ``index`` ended; ``wall_s`` is its training time (recorded time for a reused run), if any."""
+        self.running_since.pop(index, None)
+        self.done.add(index)
+        match status:
+            case "finished":
+                self.trained += 1
+            case "reused":
+                self.reused += 1
+            case _:
+                self.failed += 1
+        if wall_s is not None and status != "failed":
+            self.walls.setdefault(self.groups[index], []).append(float(wall_s))
 
     def eta_s(self) -> float | None:
-        """Estimated seconds to the end: mean wall time of the runs trained so far, over the workers."""
-        if not self.walls:
+        """Estimated seconds to the end: each open job's expected wall time, shared among the workers.
+
+        A job's expectation is the mean wall time of its group, else of every timed run; a running job
+        counts what it has left of that (never below zero).
+        """
+        every = [w for walls in self.walls.values() for w in walls]
+        if not every:
             return None
-        return (self.left + 0.5 * self.running) * (sum(self.walls) / len(self.walls)) / max(self.workers, 1)
+        overall = sum(every) / len(every)
+
+        def expected(index: int) -> float:
+            walls = self.walls.get(self.groups[index])
+            return sum(walls) / len(walls) if walls else overall
+
+        now = time.time()
+        queued = (i for i in range(self.total) if i not in self.done and i not in self.running_since)
+        work = sum(expected(i) for i in queued)
+        work += sum(max(expected(i) - (now - t0), 0.0) for i, t0 in self.running_since.items())
+        return work / max(self.workers, 1)
 
     def line(self) -> str:
         """The status line."""
@@ -694,7 +763,7 @@ def run_sweep(
     if executor_factory is None:
         executor_factory = (lambda w, t: InlineExecutor()) if workers == 0 else process_pool
     logs = workers > 0
-    progress = Progress(total=len(jobs), workers=slots, stream=stream)
+    progress = Progress([job.timing_group for job in jobs], workers=slots, stream=stream)
     outcomes: dict[int, Outcome] = {}
     attempts = [0] * len(jobs)
     with _sweep_lock(output):
@@ -715,12 +784,11 @@ def run_sweep(
                     in_flight[
                         executor.submit(job_fn, jobs[index], str(output), wandb, group, threads, log, index)
                     ] = index
-                    progress.running = len(in_flight)
+                    progress.start(index)
                 done, _ = wait(list(in_flight), timeout=1.0, return_when=FIRST_COMPLETED)
                 broken = False
                 for future in done:
                     index = in_flight.pop(future)
-                    progress.running = len(in_flight)
                     try:
                         outcome = future.result()
                     except BrokenProcessPool:
@@ -734,14 +802,12 @@ def run_sweep(
                             index, jobs[index].label, "failed", None, f"{type(err).__name__}: {err}".strip()
                         )
                     _record(outcome, outcomes, progress)
-                progress.running = len(in_flight)
                 changed = bool(done)
                 if broken:
                     for future in list(in_flight):  # every job of a broken pool fails; give them another go
                         _requeue_or_fail(in_flight.pop(future), jobs, attempts, pending, outcomes, progress)
                     executor.shutdown(wait=False, cancel_futures=True)
                     executor = executor_factory(workers, threads)
-                    progress.running = 0
                 if changed:
                     _write_manifest(state, group, jobs, outcomes)
                 progress.tick()
@@ -764,6 +830,7 @@ def _requeue_or_fail(
     progress: Progress,
 ) -> None:
     if attempts[index] < MAX_ATTEMPTS:
+        progress.requeue(index)
         pending.appendleft(index)
         progress.event(f"retry   {jobs[index].label}: its worker process died")
     else:
@@ -782,16 +849,14 @@ def _requeue_or_fail(
 
 def _record(outcome: Outcome, outcomes: dict[int, Outcome], progress: Progress) -> None:
     outcomes[outcome.index] = outcome
+    wall = outcome.recorded_wall_s if outcome.status == "reused" else outcome.wall_s
+    progress.finish(outcome.index, outcome.status, wall)
     match outcome.status:
         case "finished":
-            progress.trained += 1
-            progress.walls.append(outcome.wall_s)
             progress.event(f"done    {outcome.label} ({_duration(outcome.wall_s)})")
         case "reused":
-            progress.reused += 1
             progress.event(f"reused  {outcome.label}")
         case _:
-            progress.failed += 1
             progress.event(f"FAILED  {outcome.label}: {outcome.error}")
 
 

@@ -250,12 +250,32 @@ def test_threads_split_between_workers(tmp_path: Path, monkeypatch: pytest.Monke
     assert report.threads == 2
 
 
-def test_progress_line_and_estimate() -> None:
-    progress = sw.Progress(total=10, workers=2)
-    progress.trained, progress.failed, progress.running, progress.walls = 3, 1, 2, [10.0, 20.0, 30.0]
-    assert progress.left == 4
-    assert progress.eta_s() == pytest.approx((4 + 1) * 20.0 / 2)
-    assert "3/10 done (0 reused) · 2 running · 1 failed · 4 left · ETA 0m50s" in progress.line()
+def test_progress_line_and_estimate(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(sw.time, "time", lambda: now[0])
+    # jobs 0-4 are a slow method, 5-9 a fast one
+    progress = sw.Progress(["slow"] * 5 + ["fast"] * 5, workers=2)
+    assert progress.eta_s() is None
+    progress.finish(0, "reused", 400.0)  # the time its run directory recorded
+    progress.finish(5, "finished", 10.0)
+    progress.finish(6, "finished", 30.0)
+    progress.finish(7, "failed", 1.0)  # a failure says nothing about how long a run takes
+    progress.start(1)
+    progress.start(8)
+    now[0] += 100.0
+    assert (progress.running, progress.left, progress.total) == (2, 4, 10)
+    # queued: 3 slow (400 s each) + 1 fast (20 s); running: slow 300 s left, fast 0 (already past its 20 s)
+    assert progress.eta_s() == pytest.approx((3 * 400 + 20 + 300 + 0) / 2)
+    assert "3/10 done (1 reused) · 2 running · 1 failed · 4 left · ETA 12m40s" in progress.line()
+    progress.requeue(1)  # its worker died: back in the queue with its whole expected time
+    assert (progress.running, progress.left) == (1, 5)
+    assert progress.eta_s() == pytest.approx((4 * 400 + 20) / 2)
+
+
+def test_unknown_group_is_estimated_from_every_timed_run() -> None:
+    progress = sw.Progress(["a", "a", "b"], workers=1)
+    progress.finish(0, "finished", 60.0)
+    assert progress.eta_s() == pytest.approx(60.0 + 60.0)
 
 
 def test_one_sweep_per_output_directory(tmp_path: Path) -> None:
@@ -286,12 +306,22 @@ def test_real_sweep_resumes_and_redoes_interrupted_runs(tmp_path: Path) -> None:
 
 def test_real_failure_leaves_a_row_and_the_sweep_goes_on(tmp_path: Path) -> None:
     good = sw.expand(_spec(rates="0"), extra_blocks=("smoke",))
-    bad = sw.expand(sw.SweepSpec(_spec(rates="0.5").grids, (*SMOKE, "loss.regression=bogus")), ("smoke",))
+    # an absurd learning rate: the second step's loss overflows, mid-training
+    diverging = (*SMOKE, "trainer.fast_dev_run=2", "optim.lr=1e30")
+    bad = sw.expand(sw.SweepSpec(_spec(rates="0.5").grids, diverging), ("smoke",))
     report = sw.run_sweep([*bad, *good], tmp_path, workers=0)
     assert [o.status for o in report.outcomes] == ["failed", "finished"]
-    assert "bogus" in report.outcomes[0].error
+    assert "non-finite training loss" in report.outcomes[0].error
     rows = store.read_run(Path(report.outcomes[0].run_dir))
-    assert set(rows["status"]) == {"failed"} and rows["error"].str.contains("bogus").all()
+    assert set(rows["status"]) == {"failed"} and rows["error"].str.contains("NonFiniteLossError").all()
+
+
+def test_bad_config_value_fails_its_jobs_before_writing(tmp_path: Path) -> None:
+    bad = sw.expand(sw.SweepSpec(_spec(rates="0.5").grids, (*SMOKE, "loss.regression=bogus")), ("smoke",))
+    report = sw.run_sweep(bad, tmp_path, workers=0)
+    (outcome,) = report.outcomes
+    assert outcome.status == "failed" and outcome.error.startswith("unknown loss.regression 'bogus'")
+    assert outcome.run_dir is None and store.run_statuses(tmp_path).empty
 
 
 def test_process_pool_reports_a_failing_run(tmp_path: Path) -> None:
