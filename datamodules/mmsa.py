@@ -1,10 +1,16 @@
-"""MOSI, MOSEI and SIMS: MMSA's processed pickles, read unchanged (``data-and-metrics.md`` §1).
+"""MOSI, MOSEI and SIMS: MMSA's processed pickles as stored, padding zeroed (``data-and-metrics.md`` §1).
 
 The file is a dict with ``train``/``valid``/``test`` (and optionally ``config``); each split a dict of arrays:
 ``text`` (N, L_t, 768), ``text_bert`` (N, 3, L_t) ids/attention mask/segments, ``audio`` (N, L_a, d_a),
 ``vision`` (N, L_v, d_v), ``audio_lengths``/``vision_lengths`` (unaligned files only), ``regression_labels``
 (N,), SIMS ``regression_labels_T/A/V``, plus ``raw_text``/``id``/``annotations``/``classification_labels``
 (not needed here).
+
+Padding is zeroed at load, for every modality: BERT features extracted over padded sequences, as ``text`` is,
+are not zero at the [PAD] positions (even with the attention mask) and carry the sentence's context. Every
+missing view zeroes the positions it keeps out, padding included, so without this only the complete view
+(r = 0) could show those states, and a method trained under a random-rate policy would first meet them at the
+r = 0 test point.
 
 Quirks handled as MMSA does: ``-inf`` (and NaN) in audio become 0 at load; lengths may be plain lists; aligned
 files carry no lengths, so audio/vision take the text attention-mask length (full length without
@@ -50,7 +56,7 @@ DATA_ENV: Final[str] = "MSABENCH_DATA"
 Variant = Literal["unaligned", "aligned"]
 MMSA_URL: Final[str] = "https://github.com/thuiar/MMSA (processed features)"
 MMAP_THRESHOLD: Final[int] = 1 << 30
-CACHE_FORMAT: Final[int] = 1
+CACHE_FORMAT: Final[int] = 2  # 2: padding zeroed
 
 
 @dataclass(frozen=True)
@@ -295,13 +301,17 @@ def _read_split(split: Any, where: str, metric_family: MetricFamily) -> SplitDat
     # Aligned files carry no audio/vision lengths: MMSA uses the text attention-mask length for them.
     audio_len = _lengths(split, "audio_lengths", n, audio.shape[1], where, default=text_length)
     vision_len = _lengths(split, "vision_lengths", n, vision.shape[1], where, default=text_length)
+    audio_valid = _valid_mask(audio_len, audio.shape[1])
+    vision_valid = _valid_mask(vision_len, vision.shape[1])
+    for features, valid in ((text, text_valid), (audio, audio_valid), (vision, vision_valid)):
+        _zero_padding(features, valid)
     out.update(
         text=text,
         text_valid=text_valid,
         audio=audio,
-        audio_valid=_valid_mask(audio_len, audio.shape[1]),
+        audio_valid=audio_valid,
         vision=vision,
-        vision_valid=_valid_mask(vision_len, vision.shape[1]),
+        vision_valid=vision_valid,
     )
     out["label"] = _labels(split, label_key, n, where, integer=metric_family == "iemocap")
     if metric_family == "sims":
@@ -347,6 +357,13 @@ def _zero_non_finite(array: np.ndarray, rows: int = 512) -> dict[str, int]:
             counts["neginf"] += int((values == -np.inf).sum())
             block[bad] = 0.0
     return counts
+
+
+def _zero_padding(array: np.ndarray, valid: np.ndarray, rows: int = 512) -> None:
+    """Set the (N, L, D) ``array`` to 0 wherever ``valid`` (N, L) is False, in place, in row blocks."""
+    for start in range(0, len(array), rows):
+        block = array[start : start + rows]
+        block[~valid[start : start + rows]] = 0.0
 
 
 def _lengths(

@@ -68,10 +68,10 @@ def test_unaligned_quirks(tmp_path, cache):
     assert dm.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
 
     train = dm.dataset("train").columns
-    # -inf in audio becomes 0; every other value is kept
+    # -inf in audio becomes 0; every other valid value is kept
     assert np.isneginf(source["train"]["audio"][0, 1, 2]) and train["audio"][0, 1, 2] == 0
-    finite = np.isfinite(source["train"]["audio"])
-    np.testing.assert_array_equal(train["audio"][finite], source["train"]["audio"][finite])
+    kept = np.isfinite(source["train"]["audio"]) & train["audio_valid"][..., None]
+    np.testing.assert_array_equal(train["audio"][kept], source["train"]["audio"][kept])
     # lengths given as plain lists give the padding masks
     lengths = np.asarray(source["train"]["audio_lengths"])
     np.testing.assert_array_equal(train["audio_valid"].sum(1), lengths)
@@ -81,6 +81,20 @@ def test_unaligned_quirks(tmp_path, cache):
     assert train["text_ids"].dtype == np.int64 and train["text_ids"][0, 0, 0] == 101
     assert train["label"].dtype == np.float32 and train["label"][1] == 0.0
     assert train["text"].dtype == np.float32
+
+
+@pytest.mark.parametrize("mmap", [False, True])
+def test_padding_is_zero_and_real_steps_unchanged(tmp_path, cache, mmap):
+    # The fake files, like MMSA's BERT text features, hold non-zero values at padded positions.
+    path = fake.make_mmsa(tmp_path / "mosi.pkl", neg_inf=False)
+    source = raw(path)
+    for split in ("train", "valid", "test"):
+        columns = loaded("mosi", path, mmap=mmap).dataset(split).columns
+        for modality in ("text", "audio", "vision"):
+            valid = columns[f"{modality}_valid"]
+            assert (~valid).any() and np.abs(source[split][modality][~valid]).min() > 0
+            assert not columns[modality][~valid].any()
+            np.testing.assert_array_equal(columns[modality][valid], source[split][modality][valid])
 
 
 def test_batches_follow_the_contract(tmp_path, cache):
