@@ -129,6 +129,10 @@ class LoadedData:
         sha256: SHA-256 of the file read (None where the data comes from several files).
         keep_text_boundaries: the text has [CLS]/[SEP] at its first/last valid position (protocols keep them).
         source: where the data came from (a path), for messages.
+        text_contextual: the stored text features were computed over the whole sentence (BERT states), so a
+            dropped token's neighbours still encode it; token drops then need the text re-encoded.
+        text_encoder: a local directory holding the encoder the stored text was made with, when the data
+            ships one (the synthetic datasets do); None otherwise.
     """
 
     splits: dict[str, SplitData]
@@ -136,6 +140,8 @@ class LoadedData:
     sha256: str | None
     keep_text_boundaries: bool
     source: str = ""
+    text_contextual: bool = True
+    text_encoder: str | None = None
 
 
 class ArrayDataset(Dataset):

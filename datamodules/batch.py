@@ -6,16 +6,20 @@ Per modality ``m`` in :data:`MODALITIES`:
 
 - ``m``: float (B, L_m, D_m). Before the protocol: the complete features. After it: the missing view (dropped
   steps zeroed).
-- ``m_valid``: bool (B, L_m), the padding mask (True = a real step).
+- ``m_valid``: bool (B, L_m), the positions that exist (True = a real step). Before the protocol: the padding
+  mask. After it, a modality that is wholly absent from a sample has **no** positions (its row is all False), so
+  nothing a method derives from positions (attention masks, pooling lengths) depends on how long the absent
+  stream was: its duration is information the protocol removed.
 - ``m_keep``: bool (B, L_m), present after the protocol (always a subset of ``m_valid``).
-- ``m_full``: float (B, L_m, D_m), the complete view. **Training batches only**: validation and test batches
-  never carry it, so no method can peek at what is missing.
+- ``m_full``, ``m_valid_full``: the complete view and its padding mask. **Training batches only**: validation
+  and test batches never carry them, so no method can peek at what is missing.
 
 Shared keys:
 
 - ``text_ids``: long (B, 3, L_t), BERT (ids, attention mask, segment ids), when the data has them; after the
-  protocol dropped tokens are ``[UNK]`` (id 100). ``text_ids_full`` holds the complete ids in training
-  batches.
+  protocol dropped tokens are ``[UNK]`` (id 100), and an absent text is the empty sentence ``[CLS] [SEP]``
+  (attention on those two positions only), the same for every sample whatever its length. ``text_ids_full``
+  holds the complete ids in training batches.
 - ``available``: bool (B, 3), modality present at all, in the fixed order (text, audio, vision).
 - ``label``: float (B,) for regression or long (B,) for classification.
 - ``label_text``, ``label_audio``, ``label_vision``: optional unimodal regression labels (SIMS).
@@ -32,6 +36,8 @@ Modality = Literal["text", "audio", "vision"]
 MODALITIES: Final[tuple[Modality, Modality, Modality]] = ("text", "audio", "vision")
 MODALITY_LETTERS: Final[dict[str, Modality]] = {"t": "text", "a": "audio", "v": "vision"}
 UNK_TOKEN_ID: Final[int] = 100
+CLS_TOKEN_ID: Final[int] = 101
+SEP_TOKEN_ID: Final[int] = 102
 
 
 class Batch(TypedDict, total=False):
@@ -49,6 +55,9 @@ class Batch(TypedDict, total=False):
     text_full: Tensor
     audio_full: Tensor
     vision_full: Tensor
+    text_valid_full: Tensor
+    audio_valid_full: Tensor
+    vision_valid_full: Tensor
     text_ids: Tensor
     text_ids_full: Tensor
     available: Tensor
@@ -62,6 +71,11 @@ class Batch(TypedDict, total=False):
 def full_key(modality: str) -> str:
     """Key of the complete view of ``modality`` (``text`` -> ``text_full``)."""
     return f"{modality}_full"
+
+
+def valid_full_key(modality: str) -> str:
+    """Key of the complete view's padding mask (``text`` -> ``text_valid_full``)."""
+    return f"{modality}_valid_full"
 
 
 def has_complete_view(batch: Batch) -> bool:
@@ -81,8 +95,10 @@ def complete_view(batch: Batch) -> Batch:
         raise KeyError("this batch carries no complete view: only training batches do")
     view: Batch = dict(batch)  # type: ignore[assignment]
     for m in MODALITIES:
+        valid = batch.get(valid_full_key(m), batch[f"{m}_valid"])  # type: ignore[misc]
         view[m] = batch[full_key(m)]  # type: ignore[literal-required]
-        view[f"{m}_keep"] = batch[f"{m}_valid"]  # type: ignore[literal-required]
+        view[f"{m}_valid"] = valid  # type: ignore[literal-required]
+        view[f"{m}_keep"] = valid  # type: ignore[literal-required]
     if "text_ids_full" in batch:
         view["text_ids"] = batch["text_ids_full"]
     view["available"] = batch["available"].new_ones(batch["available"].shape)

@@ -5,12 +5,11 @@ and, for split-level draws, the split size: masks do not depend on batch size, b
 are nested across rates. A draw is described by a :class:`Plan` (which modalities are available, and each
 modality's frame-drop rate as an integer threshold, scalar or per sample); :func:`realise` applies it.
 
-Whole-modality removal (protocols.md §1.5): the modality's features are zeroed at every step, its
-``m_keep`` is all False and ``available`` is False. For text ids it is operator E at rate 1: every valid
-token becomes ``[UNK]`` except the first and last valid positions ([CLS]/[SEP]) when
-``keep_text_boundaries`` is set; the attention mask and segment rows are unchanged, so the model still
-attends to the [UNK] tokens, as in the anchors' code. ``text_keep`` is all False all the same: it describes
-the text features, and an absent text has none.
+Whole-modality removal: the modality's features are zeroed at every step, its ``m_keep`` and ``m_valid``
+are all False (an absent stream has no positions: its length is removed too) and ``available`` is False.
+An absent text's ids are the empty sentence ``[CLS] [SEP]`` with attention on those two positions, the same
+for every sample (the anchors' code keeps the attention mask of the [UNK]-substituted sentence, which tells
+a text encoder how long the removed sentence was).
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from typing import Final
 import torch
 from torch import Tensor
 
-from msabench.datamodules.batch import MODALITIES, UNK_TOKEN_ID, Batch
+from msabench.datamodules.batch import CLS_TOKEN_ID, MODALITIES, SEP_TOKEN_ID, UNK_TOKEN_ID, Batch
 from msabench.errors import ConfigError, UnknownNameError
 from msabench.protocols.hashing import (
     DOMAIN_EVAL,
@@ -235,12 +234,18 @@ def frame_keep(valid: Tensor, key: Key, modality: int, index: Tensor, threshold_
 def realise(batch: Batch, plan: Plan, key: Key, *, keep_text_boundaries: bool, complete_view: bool) -> Batch:
     """Build a new batch holding the missing view of ``plan``; the input is never modified.
 
+    Nothing removed stays readable: dropped steps and padding are zeroed (padding is zeroed even when nothing
+    is dropped), padded token ids are 0, and a wholly absent modality has no valid positions at all (its
+    ``m_valid`` row is all False; an absent text's ids are the empty sentence ``[CLS] [SEP]``), so its
+    length cannot reach a prediction.
+
     Args:
         batch: the complete batch (``m``, ``m_valid`` per modality, ``index``, optional ``text_ids``).
         plan: what to remove.
         key: the key of the frame draws.
         keep_text_boundaries: always keep the first and last valid text positions ([CLS]/[SEP]).
-        complete_view: also return the complete view (``m_full``, ``text_ids_full``): training batches only.
+        complete_view: also return the complete view (``m_full``, ``m_valid_full``, ``text_ids_full``):
+            training batches only.
 
     """
     index = batch["index"].to(torch.int64)
@@ -255,21 +260,39 @@ def realise(batch: Batch, plan: Plan, key: Key, *, keep_text_boundaries: bool, c
         keep = frame_keep(valid, key, j, index, plan.thresholds[j])
         if modality == "text" and boundaries is not None and not intact:
             keep = keep | boundaries
+        exists = valid
         if plan.available is not None:
             keep = keep & available[:, j : j + 1]
-        out[modality] = features if intact else torch.where(keep[..., None], features, 0)
+            exists = valid & available[:, j : j + 1]
+        out[modality] = torch.where(keep[..., None], features, 0)
         out[f"{modality}_keep"] = keep
+        out[f"{modality}_valid"] = exists
         if complete_view:
             out[f"{modality}_full"] = features
-    if "text_ids" in batch:
-        ids = batch["text_ids"]
-        kept_tokens = out["text_keep"] if boundaries is None else out["text_keep"] | boundaries
-        token_ids = torch.where(batch["text_valid"] & ~kept_tokens, UNK_TOKEN_ID, ids[:, 0])
-        out["text_ids"] = torch.cat([token_ids[:, None], ids[:, 1:]], dim=1)
-        if complete_view:
-            out["text_ids_full"] = ids
+            out[f"{modality}_valid_full"] = valid
     out["available"] = available
+    if "text_ids" in batch:
+        out["text_ids"] = _missing_text_ids(batch["text_ids"], batch["text_valid"], out, boundaries)
+        if complete_view:
+            out["text_ids_full"] = batch["text_ids"]
     return out  # type: ignore[return-value]
+
+
+def _missing_text_ids(ids: Tensor, valid: Tensor, missing: dict[str, Tensor], boundaries: Tensor | None) -> Tensor:
+    """Operator E on the id triplets: dropped tokens become [UNK], padding 0, an absent text ``[CLS] [SEP]``."""
+    kept = missing["text_keep"] if boundaries is None else missing["text_keep"] | boundaries
+    token_ids = torch.where(valid & ~kept, UNK_TOKEN_ID, ids[:, 0])
+    attention, segments = ids[:, 1], ids[:, 2]
+    token_ids = torch.where(valid, token_ids, 0)
+    absent = ~missing["available"][:, :1]
+    if bool(absent.any()):
+        empty_ids = torch.zeros_like(ids[0])
+        empty_ids[0, :2] = torch.tensor([CLS_TOKEN_ID, SEP_TOKEN_ID], device=ids.device)
+        empty_ids[1, :2] = 1
+        token_ids = torch.where(absent, empty_ids[0], token_ids)
+        attention = torch.where(absent, empty_ids[1], attention)
+        segments = torch.where(absent, 0, segments)
+    return torch.stack([token_ids, attention, segments], dim=1)
 
 
 def apply_setting(

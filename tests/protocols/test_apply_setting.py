@@ -150,14 +150,17 @@ def test_whole_modality_removal(make_split) -> None:
         gone, there = ~out["available"][:, j], out["available"][:, j]
         assert gone.any() and there.any()
         assert not out[f"{m}_keep"][gone].any()
+        assert not out[f"{m}_valid"][gone].any(), "an absent modality has no positions (no length)"
         assert (out[m][gone] == 0).all()
         assert torch.equal(out[m][there], batch[m][there])
         assert torch.equal(out[f"{m}_keep"][there], batch[f"{m}_valid"][there])
+        assert torch.equal(out[f"{m}_valid"][there], batch[f"{m}_valid"][there])
     gone = ~out["available"][:, 0]
-    valid = batch["text_valid"][gone]
-    expected = torch.where(valid & ~boundary_mask(valid), UNK_TOKEN_ID, batch["text_ids"][gone][:, 0])
-    assert torch.equal(out["text_ids"][gone][:, 0], expected)
-    assert torch.equal(out["text_ids"][:, 1:], batch["text_ids"][:, 1:])
+    empty = torch.zeros_like(batch["text_ids"][0])
+    empty[0, :2] = torch.tensor([101, 102])
+    empty[1, :2] = 1
+    assert torch.equal(out["text_ids"][gone], empty.expand(int(gone.sum()), -1, -1))
+    assert torch.equal(out["text_ids"][~gone][:, 1:], batch["text_ids"][~gone][:, 1:])
 
 
 def hand_batch() -> dict[str, torch.Tensor]:
@@ -202,15 +205,12 @@ def test_text_boundaries_not_kept_when_off() -> None:
     assert not out["text_keep"].any()
 
 
-def test_removed_text_keeps_boundary_ids_only() -> None:
+def test_removed_text_is_the_empty_sentence_whatever_its_length() -> None:
     out = apply_setting(hand_batch(), Setting("condition", condition="av"), split="test", split_size=3,
                         keep_text_boundaries=True)  # fmt: skip
-    assert out["text_ids"][:, 0].tolist() == [
-        [101, 100, 100, 102, 0],
-        [101, 0, 0, 0, 0],
-        [101, 100, 102, 0, 0],
-    ]
-    assert not out["text_keep"].any() and (out["text"] == 0).all()  # features of removed text are all zero
+    assert out["text_ids"][:, 0].tolist() == [[101, 102, 0, 0, 0]] * 3
+    assert out["text_ids"][:, 1].tolist() == [[1, 1, 0, 0, 0]] * 3
+    assert not out["text_valid"].any() and not out["text_keep"].any() and (out["text"] == 0).all()  # features of removed text are all zero
     assert out["available"].tolist() == [[False, True, True]] * 3
 
 
