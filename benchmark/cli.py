@@ -69,6 +69,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_text_view(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--bert-path",
+        help="local BERT the stored text features were made with (bert-base-uncased for MOSI/MOSEI, "
+        "bert-base-chinese for SIMS): re-encodes the text where a protocol drops tokens",
+    )
+    parser.add_argument(
+        "--text-view",
+        choices=("auto", "reencoded", "stored"),
+        help="auto (default): re-encode contextual text where tokens are dropped, refuse without an encoder; "
+        "stored: keep the stored features (leaks the dropped words)",
+    )
+
+
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", default="synthetic", help="dataset name (default: synthetic)")
     parser.add_argument("--data-path", help="a data file (an MMSA .pkl, or the IEMOCAP feature root)")
@@ -83,6 +97,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--output", default="results/runs", type=Path, help="results root (default results/runs)"
     )
+    _add_text_view(parser)
     parser.add_argument("overrides", nargs="*", help="key=value config overrides, e.g. trainer.max_epochs=2")
 
 
@@ -99,6 +114,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         seed=args.seed,
         data_path=args.data_path,
         data_root=args.data_root or os.environ.get("MSABENCH_DATA"),
+        bert_path=args.bert_path,
+        text_view=args.text_view,
         overrides=args.overrides,
         output=args.output,
         rerun=args.rerun,
@@ -205,6 +222,7 @@ def _add_sweep_parsers(sub: argparse._SubParsersAction) -> None:
         "--wandb", action="store_true", default=None, help="log every run to W&B, grouped by sweep"
     )
     sweep.add_argument("--dry-run", action="store_true", help="list the runs and exit")
+    _add_text_view(sweep)
     sweep.add_argument(
         "overrides", nargs="*", help="key=value overrides for every run, e.g. trainer.max_epochs=5"
     )
@@ -264,7 +282,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         "seeds": args.seeds,
         "train_policy": args.train_policy,
     }
-    spec = sweeps.build_spec(args.config, flags, args.overrides)
+    text_flags = [f"data.bert_path={args.bert_path}"] if args.bert_path else []
+    text_flags += [f"data.text_view={args.text_view}"] if args.text_view else []
+    spec = sweeps.build_spec(args.config, flags, [*text_flags, *args.overrides])
     output = args.output or Path(spec.output or "results/runs")
     workers = args.workers if args.workers is not None else spec.workers or 1
     if workers < 0:

@@ -319,12 +319,27 @@ def build(tidy: pd.DataFrame, reference: str | Reference | None = "lf_dnn") -> L
     if "config_id" not in tidy.columns:
         tidy["config_id"] = ""
     tidy["config_id"] = tidy["config_id"].fillna("").astype(str)
+    tidy = _separate_text_views(tidy)
     failed = _failed_runs(tidy)
     seeds = _per_seed(tidy)
     references = _reference_map(seeds, ref)
     points = _points(seeds, references)
     summaries = _summaries(seeds, references)
     return Leaderboard(seeds, points, _wide(points), summaries, failed, ref, references)
+
+
+def _separate_text_views(tidy: pd.DataFrame) -> pd.DataFrame:
+    """Rows that read stored (leaky) contextual text form a dataset of their own, never pooled or compared.
+
+    A run's text view is ``reencoded``, ``stored`` or ``noncontextual``; one dataset's contextuality is fixed,
+    so only ``stored`` can meet ``reencoded`` there. Rows written before text views were recorded keep their
+    dataset (their data files, and so their config ids, differ anyway).
+    """
+    if "text_view" not in tidy.columns:
+        tidy["text_view"] = None
+    stored = tidy["text_view"].astype("object").eq("stored")
+    tidy.loc[stored, "dataset"] = tidy.loc[stored, "dataset"].astype(str) + " (stored text)"
+    return tidy
 
 
 def _failed_runs(tidy: pd.DataFrame) -> pd.DataFrame:
@@ -803,6 +818,22 @@ def _mark(row: pd.Series) -> str:
     return " ↑" if row["better"] else " ↓"
 
 
+TEXT_VIEW_NOTES: Final[dict[str, str]] = {
+    "reencoded": "re-encoded: where tokens were dropped, the text was recomputed from the damaged sentence "
+    "by the encoder the features came from",
+    "stored": "**stored**: the stored contextual features with dropped tokens zeroed; kept tokens still "
+    "encode the dropped words, so text drops leak",
+    "noncontextual": "token-wise features: a dropped token leaves nothing behind",
+}
+
+
+def _text_view_line(seeds: pd.DataFrame, dataset: str) -> str:
+    views = sorted(set(seeds.loc[seeds["dataset"] == dataset, "text_view"].dropna().astype(str)))
+    if not views:
+        return "Text view: not recorded (runs made before msabench recorded it)."
+    return "Text view: " + "; ".join(TEXT_VIEW_NOTES.get(v, v) for v in views) + "."
+
+
 def to_markdown(
     board: Leaderboard, source: str = "", plots_dir: Path | None = None, base: Path | None = None
 ) -> str:
@@ -823,7 +854,7 @@ def to_markdown(
     lines.append("")
     for dataset, ds_points in board.points.groupby("dataset", sort=False):
         metrics = metric_order(ds_points["metric"].unique())
-        lines += [f"## {dataset}", ""]
+        lines += [f"## {dataset}", "", _text_view_line(seeds, str(dataset)), ""]
         if board.reference is not None and dataset not in set(board.references["dataset"]):
             lines += [f"No `{board.reference.method}` runs on {dataset}: no paired comparison here.", ""]
         ds_summaries = board.summaries[board.summaries["dataset"] == dataset]

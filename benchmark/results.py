@@ -24,6 +24,7 @@ RESULT_COLUMNS: Final[tuple[str, ...]] = (
     "error",
     "dataset",
     "data_sha256",
+    "text_view",
     "method",
     "train_policy",
     "protocol",

@@ -51,6 +51,8 @@ class RunRequest:
         seed: training seed; None takes the config's.
         data_path: an MMSA pickle (or IEMOCAP feature root) to read.
         data_root: a directory holding the datasets in MMSA's layout.
+        bert_path: the local BERT the stored text was made with.
+        text_view: ``auto``, ``reencoded`` or ``stored``; None takes the config's.
         overrides: ``key=value`` config overrides.
         output: the results root; each run gets a directory under it.
         extra_blocks: further method-config blocks to merge (``smoke`` in tests).
@@ -64,6 +66,8 @@ class RunRequest:
     seed: int | None = None
     data_path: str | None = None
     data_root: str | None = None
+    bert_path: str | None = None
+    text_view: str | None = None
     overrides: Sequence[str] = ()
     output: Path = Path("results/runs")
     extra_blocks: Sequence[str] = ()
@@ -177,6 +181,8 @@ def prepare(request: RunRequest) -> PreparedRun:
         "seed": request.seed,
         "data.path": request.data_path,
         "data.root": request.data_root,
+        "data.bert_path": request.bert_path,
+        "data.text_view": request.text_view,
     }
     if request.wandb is not None:
         flags["logging.wandb"] = request.wandb
@@ -205,6 +211,8 @@ def prepare(request: RunRequest) -> PreparedRun:
         batch_size=int(cfg.data.batch_size),
         eval_batch_size=int(cfg.data.eval_batch_size),
         num_workers=int(cfg.data.num_workers),
+        text_view=str(cfg.data.text_view),
+        bert_path=cfg.data.bert_path,
         **options,
     )
     datamodule.setup("fit")
@@ -214,6 +222,8 @@ def prepare(request: RunRequest) -> PreparedRun:
         "method": method_cls.method_name,
         "dataset": dataset,
         "data_sha256": datamodule.sha256,
+        "text_view": datamodule.text_view,
+        "text_encoder": datamodule.text_encoder_fingerprint,
         "train_policy": policy_name,
         "matched": settings[0].name if policy_name == "matched" else None,
         "seed": int(cfg.seed),
@@ -477,6 +487,7 @@ def _rows(
         "error": error,
         "dataset": cfg.dataset,
         "data_sha256": dm.sha256,
+        "text_view": dm.text_view,
         "method": prepared.method_cls.method_name,
         "train_policy": prepared.policy_name,
         "seed": int(cfg.seed),
@@ -540,6 +551,8 @@ def run(
     data_root: str | None = None,
     seed: int | None = None,
     train_policy: str = "paper",
+    bert_path: str | None = None,
+    text_view: str | None = None,
     output: str | Path = "results/runs",
     overrides: Sequence[str] | Mapping[str, Any] = (),
     rerun: bool = False,
@@ -562,6 +575,8 @@ def run(
         data_root: a directory with the datasets in MMSA's layout (default ``$MSABENCH_DATA``).
         seed: training seed (the config's by default).
         train_policy: a policy name or ``paper``.
+        bert_path: the local BERT the stored text was made with (re-encodes text where tokens are dropped).
+        text_view: ``auto``, ``reencoded`` or ``stored`` (see :mod:`msabench.datamodules.text_view`).
         output: the results root.
         overrides: ``key=value`` strings or a mapping of dotted keys.
         rerun: train again even if a finished run with the same key exists.
@@ -578,6 +593,8 @@ def run(
         seed=seed,
         data_path=data_path,
         data_root=data_root,
+        bert_path=bert_path,
+        text_view=text_view,
         overrides=items,
         output=Path(output),
         rerun=rerun,

@@ -52,6 +52,8 @@ def build_datamodule(
     batch_size: int = 64,
     eval_batch_size: int | None = None,
     num_workers: int = 0,
+    text_view: str = "auto",
+    bert_path: str | Path | None = None,
     **options: Any,
 ) -> MSADataModule:
     """Build the datamodule of a dataset (not yet set up: call ``setup()`` to load the data).
@@ -67,6 +69,9 @@ def build_datamodule(
         batch_size: training batch size.
         eval_batch_size: validation/test batch size (default ``batch_size``).
         num_workers: dataloader workers.
+        text_view: ``auto``, ``reencoded`` or ``stored``: how contextual text is treated when tokens are
+            dropped (see :mod:`msabench.datamodules.text_view`).
+        bert_path: the local encoder the stored text was made with (the synthetic data ship their own).
         **options: dataset options: ``variant``, ``mmap``, ``cache_dir`` (MMSA); ``data_seed``, ``n_scale``,
             ``cache_dir`` (synthetic); ``fold``, ``target_root`` (IEMOCAP); ``pin_memory`` (all).
 
@@ -99,7 +104,7 @@ def build_datamodule(
             f"dataset {key} has no option {', '.join(repr(u) for u in unknown)}; its options are: "
             f"{', '.join(valid)}"
         )
-    return cls(
+    module = cls(
         key,
         data_path=data_path,
         data_root=data_root,
@@ -112,3 +117,5 @@ def build_datamodule(
         num_workers=num_workers,
         **options,
     )
+    module.use_text_view(text_view, bert_path)
+    return module

@@ -14,13 +14,8 @@ A concrete dataset only loads its splits into :class:`LoadedData` (``_load``); e
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
@@ -28,7 +23,22 @@ from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 import lightning
 import numpy as np
 import torch
+from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
+
+from msabench.datamodules.cache import (  # noqa: F401  (re-exported: the datasets import them from here)
+    CACHE_ENV,
+    cache_root,
+    file_sha256,
+    load_split_cache,
+    save_split_cache,
+)
+from msabench.datamodules.text_view import (
+    TextReencoder,
+    TextViewName,
+    encode_complete_text,
+    resolve_text_view,
+)
 
 if TYPE_CHECKING:
     from msabench.datamodules.batch import Batch
@@ -37,7 +47,6 @@ if TYPE_CHECKING:
 SPLITS: Final[tuple[str, str, str]] = ("train", "valid", "test")
 Task = Literal["regression", "classification"]
 MetricFamily = Literal["mosi", "sims", "iemocap"]
-CACHE_ENV: Final[str] = "MSABENCH_CACHE"
 
 
 @dataclass(frozen=True)
@@ -241,6 +250,11 @@ def _mix_seed(seed: int, epoch: int) -> int:
 class TrainingPolicy(Protocol):
     """What the datamodule needs of a training policy (``msabench.protocols.TrainingPolicy``)."""
 
+    @property
+    def drops_tokens(self) -> bool:
+        """Whether training batches lose some tokens of a present text."""
+        ...
+
     def apply(
         self, batch: Batch, *, seed: int, epoch: int, split_size: int, keep_text_boundaries: bool
     ) -> Batch:
@@ -290,6 +304,23 @@ class MSADataModule(lightning.LightningDataModule):
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
         self._data: LoadedData | None = None
         self._datasets: dict[str, ArrayDataset] = {}
+        self._text_view_request = "auto"
+        self._bert_path: str | None = None
+        self.text_view: TextViewName | None = None
+        self.reencoder: TextReencoder | None = None
+        self._eval_text: dict[tuple[str, Setting], Tensor] = {}
+
+    def use_text_view(self, requested: str = "auto", bert_path: str | Path | None = None) -> None:
+        """Choose how contextual text is treated when tokens are dropped (before :meth:`setup`).
+
+        Args:
+            requested: ``auto`` (re-encode when an encoder is known, refuse token drops otherwise),
+                ``reencoded`` or ``stored`` (keep the stored features: leaks the dropped words).
+            bert_path: a local directory with the encoder the stored text was made with; by default the one
+                the data ships (synthetic data), if any.
+        """
+        self._text_view_request = requested
+        self._bert_path = None if bert_path in (None, "") else str(bert_path)
 
     def _load(self) -> LoadedData:
         """Read (or generate) the data; called once by :meth:`setup`."""
@@ -300,9 +331,38 @@ class MSADataModule(lightning.LightningDataModule):
         if self._data is not None:
             return
         data = self._load()
-        self._data = data
         self.keep_text_boundaries = data.keep_text_boundaries
+        self._choose_text_view(data)
+        self._data = data
         self._datasets = {split: ArrayDataset(data.splits[split]) for split in SPLITS}
+
+    def _choose_text_view(self, data: LoadedData) -> None:
+        encoder_path = self._bert_path or data.text_encoder
+        settings = [*self.validation, *self.test]
+        drops = any(s.drops_tokens for s in settings)
+        if self.train_policy is not None:
+            drops = drops or self.train_policy.drops_tokens
+        self.text_view = resolve_text_view(
+            self._text_view_request,
+            dataset=self.name,
+            contextual=data.text_contextual,
+            has_ids=data.dims.has_text_ids,
+            encoder_path=encoder_path,
+            drops_tokens=drops,
+        )
+        if self.text_view != "reencoded":
+            return
+        assert encoder_path is not None
+        self.reencoder = TextReencoder(encoder_path)
+        shipped = data.text_encoder is not None
+        if not shipped or Path(data.text_encoder).resolve() != Path(encoder_path).resolve():  # type: ignore[arg-type]
+            # Stored features from elsewhere: every view must come from this encoder.
+            encode_complete_text(data, self.reencoder, getattr(self, "cache_dir", None))
+
+    @property
+    def text_encoder_fingerprint(self) -> str | None:
+        """SHA-256 of the encoder that re-encodes the text (None unless the text view is ``reencoded``)."""
+        return self.reencoder.fingerprint if self.reencoder is not None else None
 
     @property
     def data(self) -> LoadedData:
@@ -366,24 +426,46 @@ class MSADataModule(lightning.LightningDataModule):
         trainer = self.trainer
         if trainer is None:
             return batch
-        from msabench.protocols import apply_setting
-
         if trainer.training:
             if self.train_policy is None:
                 raise RuntimeError("this datamodule was built without a training policy")
-            return self.train_policy.apply(
+            out = self.train_policy.apply(
                 batch,
                 seed=self.seed,
                 epoch=trainer.current_epoch,
                 split_size=self.split_sizes["train"],
                 keep_text_boundaries=self.keep_text_boundaries,
             )
+            return self._reencode(out) if self.train_policy.drops_tokens else out
         if trainer.validating or trainer.sanity_checking:
             setting, split = self.validation[dataloader_idx], "valid"
         elif trainer.testing or trainer.predicting:
             setting, split = self.test[dataloader_idx], "test"
         else:
             return batch
+        missing = self.missing_view(batch, setting, split, cached=True)
+        if split == "valid" and getattr(self, "validation_complete_view", False):
+            # A method whose selection loss needs the complete view (MITR-DNet) gets it on validation only;
+            # the base passes only the missing view to forward. Test batches never carry it.
+            for key in ("text", "audio", "vision", "text_ids"):
+                if key in batch:
+                    missing[f"{key}_full"] = batch[key]  # type: ignore[literal-required]
+            for m in ("text", "audio", "vision"):
+                missing[f"{m}_valid_full"] = batch[f"{m}_valid"]  # type: ignore[literal-required]
+        return missing
+
+    def missing_view(self, batch: Batch, setting: Setting, split: str, *, cached: bool = False) -> Batch:
+        """The missing view of a complete batch under an evaluation setting, text view included.
+
+        Args:
+            batch: the complete batch, on its device.
+            setting: the protocol point and mask seed.
+            split: ``valid`` or ``test`` (part of the mask key).
+            cached: take re-encoded text from the whole-split view computed once per (split, setting), as the
+                loaders do; False re-encodes this batch (what the cache holds, computed directly).
+        """
+        from msabench.protocols import apply_setting
+
         missing = apply_setting(
             batch,
             setting,
@@ -391,93 +473,38 @@ class MSADataModule(lightning.LightningDataModule):
             split_size=self.split_sizes[split],
             keep_text_boundaries=self.keep_text_boundaries,
         )
-        if split == "valid" and getattr(self, "validation_complete_view", False):
-            # A method whose selection loss needs the complete view (MITR-DNet) gets it on validation only;
-            # the base passes only the missing view to forward. Test batches never carry it.
-            for key in ("text", "audio", "vision", "text_ids"):
-                if key in batch:
-                    missing[f"{key}_full"] = batch[key]  # type: ignore[literal-required]
+        if self.text_view != "reencoded" or not setting.drops_tokens:
+            return missing
+        if not cached:
+            return self._reencode(missing)
+        view = self._split_text(split, setting, missing["text"].device)
+        missing["text"] = view[missing["index"].to(view.device)]
         return missing
 
+    def _reencode(self, missing: Batch) -> Batch:
+        """Recompute the text of a missing view from its [UNK]-substituted ids; dropped positions stay 0."""
+        if self.text_view != "reencoded":
+            return missing
+        assert self.reencoder is not None
+        encoded = self.reencoder.encode(missing["text_ids"])
+        missing["text"] = torch.where(missing["text_keep"][..., None], encoded, 0)
+        return missing
 
-# ---------------------------------------------------------------------------------------------------------
-# Cache: file hashes and memory-mapped splits
+    def _split_text(self, split: str, setting: Setting, device: torch.device) -> Tensor:
+        """The re-encoded missing-view text of a whole split under a fixed setting, made once and reused.
 
-
-def cache_root(cache_dir: str | Path | None = None) -> Path:
-    """The cache directory: ``cache_dir``, else ``$MSABENCH_CACHE``, else ``~/.cache/msabench``."""
-    if cache_dir is not None:
-        return Path(cache_dir).expanduser()
-    env = os.environ.get(CACHE_ENV)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "msabench"
-
-
-def file_sha256(path: str | Path, cache_dir: str | Path | None = None) -> str:
-    """SHA-256 of a file, streamed; remembered per (path, size, mtime) so multi-GB files are hashed once.
-
-    Args:
-        path: the file.
-        cache_dir: where the remembered digests live (see :func:`cache_root`); the memo is skipped if
-            unwritable.
-    """
-    path = Path(path).resolve()
-    stat = path.stat()
-    key = f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
-    memo_path = cache_root(cache_dir) / "sha256.json"
-    memo: dict[str, str] = {}
-    try:
-        memo = json.loads(memo_path.read_text())
-        if key in memo:
-            return memo[key]
-    except (OSError, ValueError):
-        pass
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 24):
-            digest.update(chunk)
-    value = digest.hexdigest()
-    if stat.st_size >= 1 << 26:  # only worth remembering for large files
-        memo[key] = value
-        try:
-            _atomic_write_text(memo_path, json.dumps(memo, indent=0))
-        except OSError:
-            pass
-    return value
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as handle:
-        handle.write(text)
-    os.replace(handle.name, path)
-
-
-def save_split_cache(directory: Path, splits: Mapping[str, SplitData]) -> None:
-    """Write dense splits as ``<split>.<key>.npy`` files, atomically (never visible half-written)."""
-    if directory.exists():
-        return
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
-    try:
-        for split, columns in splits.items():
-            for key, col in columns.items():
-                np.save(staging / f"{split}.{key}.npy", np.asarray(col), allow_pickle=False)
-        (staging / "complete").write_text(json.dumps({s: sorted(c) for s, c in splits.items()}))
-        os.replace(staging, directory)
-    except OSError:
-        if not directory.exists():
-            raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)  # another process finished first
-
-
-def load_split_cache(directory: Path) -> dict[str, SplitData] | None:
-    """Memory-map a cache written by :func:`save_split_cache`; None if there is none."""
-    marker = directory / "complete"
-    if not marker.is_file():
-        return None
-    keys = json.loads(marker.read_text())
-    return {
-        split: {key: np.load(directory / f"{split}.{key}.npy", mmap_mode="r") for key in split_keys}
-        for split, split_keys in keys.items()
-    }
+        Validation views live for the run (every epoch reads them); a test view is dropped when the next test
+        setting starts, so memory holds at most one of them.
+        """
+        key = (split, setting)
+        if key not in self._eval_text:
+            if split == "test":
+                self._eval_text = {k: v for k, v in self._eval_text.items() if k[0] != "test"}
+            dataset = self.dataset(split)
+            parts = []
+            for start in range(0, len(dataset), self.eval_batch_size):
+                rows = np.arange(start, min(start + self.eval_batch_size, len(dataset)))
+                complete = {k: v.to(device) for k, v in dataset[rows].items()}
+                parts.append(self.missing_view(complete, setting, split)["text"])  # type: ignore[arg-type]
+            self._eval_text[key] = torch.cat(parts)
+        return self._eval_text[key]

@@ -6,10 +6,10 @@ Per modality ``m`` in :data:`MODALITIES`:
 
 - ``m``: float (B, L_m, D_m). Before the protocol: the complete features. After it: the missing view (dropped
   steps zeroed).
-- ``m_valid``: bool (B, L_m), the positions that exist (True = a real step). Before the protocol: the padding
-  mask. After it, a modality that is wholly absent from a sample has **no** positions (its row is all False), so
-  nothing a method derives from positions (attention masks, pooling lengths) depends on how long the absent
-  stream was: its duration is information the protocol removed.
+- ``m_valid``: bool (B, L_m), the positions that exist (True = a real step). Before the protocol: the
+  padding mask. After it, a modality that is wholly absent from a sample has **no** positions (its row is all
+  False), so nothing a method derives from positions (attention masks, pooling lengths) depends on how long
+  the absent stream was: its duration is information the protocol removed.
 - ``m_keep``: bool (B, L_m), present after the protocol (always a subset of ``m_valid``).
 - ``m_full``, ``m_valid_full``: the complete view and its padding mask. **Training batches only**: validation
   and test batches never carry them, so no method can peek at what is missing.

@@ -278,8 +278,10 @@ def realise(batch: Batch, plan: Plan, key: Key, *, keep_text_boundaries: bool, c
     return out  # type: ignore[return-value]
 
 
-def _missing_text_ids(ids: Tensor, valid: Tensor, missing: dict[str, Tensor], boundaries: Tensor | None) -> Tensor:
-    """Operator E on the id triplets: dropped tokens become [UNK], padding 0, an absent text ``[CLS] [SEP]``."""
+def _missing_text_ids(
+    ids: Tensor, valid: Tensor, missing: dict[str, Tensor], boundaries: Tensor | None
+) -> Tensor:
+    """Operator E on id triplets: dropped tokens become [UNK], padding 0, an absent text ``[CLS] [SEP]``."""
     kept = missing["text_keep"] if boundaries is None else missing["text_keep"] | boundaries
     token_ids = torch.where(valid & ~kept, UNK_TOKEN_ID, ids[:, 0])
     attention, segments = ids[:, 1], ids[:, 2]

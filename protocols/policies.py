@@ -70,6 +70,11 @@ class TrainingPolicy(ABC):
         plan = self._plan(key, batch["index"].to(torch.int64), split_size)
         return realise(batch, plan, key, keep_text_boundaries=keep_text_boundaries, complete_view=True)
 
+    @property
+    def drops_tokens(self) -> bool:
+        """Whether training batches lose some tokens of a present text (contextual text is re-encoded)."""
+        return False
+
     def describe(self) -> dict[str, Any]:
         """Return the policy's name and parameters, for result rows and run keys."""
         params = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -110,6 +115,10 @@ class MatchedPolicy(TrainingPolicy):
     matched: Setting
     resample: bool = False
 
+    @property
+    def drops_tokens(self) -> bool:
+        return self.matched.drops_tokens
+
     def _key(self, seed: int, epoch: int) -> Key:
         return train_key(seed, epoch) if self.resample else eval_key(self.matched.mask_seed, "train")
 
@@ -129,6 +138,10 @@ class LNLNPolicy(TrainingPolicy):
 
     name: ClassVar[str] = "lnln"
     static: bool = False
+
+    @property
+    def drops_tokens(self) -> bool:
+        return True
 
     def _key(self, seed: int, epoch: int) -> Key:
         return train_key(seed, None if self.static else epoch)
@@ -165,6 +178,10 @@ class StochasticPolicy(TrainingPolicy):
         for field, value in (("p_modality", self.p_modality), ("max_frame_rate", self.max_frame_rate)):
             if not isinstance(value, int | float) or isinstance(value, bool) or not 0.0 <= value <= 1.0:
                 raise ConfigError(f"policy 'stochastic': {field} must be a number in [0, 1], got {value!r}")
+
+    @property
+    def drops_tokens(self) -> bool:
+        return self.max_frame_rate > 0
 
     def _plan(self, key: Key, index: Tensor, split_size: int) -> Plan:
         return stochastic_plan(key, index, self.p_modality, self.max_frame_rate)

@@ -69,6 +69,11 @@ class Setting:
                 )
 
     @property
+    def drops_tokens(self) -> bool:
+        """Whether the setting removes some tokens of a present text (contextual text is re-encoded)."""
+        return (self.protocol == "intra" and bool(self.rate)) or self.protocol == "stochastic"
+
+    @property
     def name(self) -> str:
         """Short readable name, e.g. ``intra@0.3``, ``inter@0.2``, ``condition:ta``."""
         match self.protocol:

@@ -23,3 +23,17 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 @pytest.fixture
 def results_dir(tmp_path: Path) -> Path:
     return tmp_path / "runs"
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny local BERT matching the fake MMSA files' text width (tests/data/make_fake_data.py)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "make_fake_data", Path(__file__).parent / "data" / "make_fake_data.py"
+    )
+    assert spec is not None and spec.loader is not None
+    fake = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fake)
+    return fake.make_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))

@@ -77,6 +77,28 @@ def mmsa_split(
     return split
 
 
+def make_tiny_bert(path: str | Path, *, hidden: int = TEXT_DIM, seed: int = 0) -> Path:
+    """A randomly initialised one-layer BERT in Hugging Face format, as small as a real one is large.
+
+    It stands for the BERT that MMSA's ``text`` features were extracted with: the text view re-encodes
+    [UNK]-substituted ids with it. ``hidden`` must equal the fake data's text feature size.
+    """
+    import torch
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=hidden,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=2 * hidden,
+        max_position_embeddings=64,
+    )
+    BertModel(config).eval().save_pretrained(path)
+    return Path(path)
+
+
 def make_mmsa(path: str | Path, *, seed: int = 0, config: bool = False, **options: Any) -> Path:
     """Write a tiny MMSA pickle (options as :func:`mmsa_split`)."""
     rng = np.random.default_rng(seed)

@@ -26,6 +26,8 @@ TEST = [Setting("intra", rate=0.0), Setting("intra", rate=0.3), Setting("conditi
 
 
 class RecordingPolicy:
+    drops_tokens = False
+
     def __init__(self):
         self.calls = []
 
@@ -47,6 +49,7 @@ def dm(tmp_path, monkeypatch):
         seed=7,
         batch_size=4,
         eval_batch_size=3,
+        text_view="stored",
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
