@@ -444,12 +444,7 @@ def _evaluate_checkpoint(
     prepared: PreparedRun, settings: Sequence[Setting], status: Mapping[str, Any]
 ) -> pd.DataFrame:
     cfg, dm = prepared.cfg, prepared.datamodule
-    stages = prepared.method_cls.stages(cfg)
-    module = (
-        stages[-1].module(_stage_config(cfg, stages[-1].name), dm.dims, previous=None)
-        if len(stages) == 1
-        else _rebuild_last_stage(prepared)
-    )
+    module = build_final_module(prepared)
     state = torch.load(prepared.run_dir / "model.ckpt", map_location="cpu", weights_only=True)["state_dict"]
     module.load_state_dict(state)
     dm.test = list(settings)
@@ -459,11 +454,8 @@ def _evaluate_checkpoint(
     return _rows(prepared, module.test_results, info, settings=settings)
 
 
-def _rebuild_last_stage(prepared: PreparedRun) -> MSAMethod:
-    """Rebuild the final stage's module with every earlier stage built untrained.
-
-    The weights come from model.ckpt.
-    """
+def build_final_module(prepared: PreparedRun) -> MSAMethod:
+    """The module of the run's final stage, every earlier stage built untrained (weights: model.ckpt)."""
     cfg, dims = prepared.cfg, prepared.datamodule.dims
     previous: MSAMethod | None = None
     for stage in prepared.method_cls.stages(cfg):
