@@ -4,8 +4,8 @@ For each method, protocol point and task, an untrained model (weights do not mat
 any) predicts the missing view of a test batch; then everything the protocol removed is changed in the
 complete batch — the values of dropped frames and tokens, the ids of dropped tokens (the stored text then
 recomputed from the perturbed sentence by the dataset's encoder, as a real file would have it), every value
-and the valid length of a wholly absent modality, padded positions — and the prediction must not move. The same
-test on the stored text view must see the change: it is known to detect a leak. No method is named here.
+and the valid length of a wholly absent modality, padded positions — and the prediction must not move. The
+same test on the stored text view must see the change: it is known to detect a leak. No method is named here.
 """
 
 from __future__ import annotations
