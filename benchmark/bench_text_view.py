@@ -7,11 +7,11 @@ Usage::
 
 For each method, one model per text view (``stored``: dropped tokens zeroed in BERT-style contextual features;
 ``reencoded``: the damaged sentence re-encoded by the data's own encoder) is trained under the same policy
-(``lnln`` by default: one model serves every rate, so the leak compares across methods) and tested at intra
-r = 0.0, 0.5 and 1.0. At r = 1.0 only ``[CLS]`` and ``[SEP]`` remain: with the stored view they still summarise
-the complete sentence. It prints test Has0 Acc-2 (%) per view and rate, then what re-encoding costs: seconds
-per training epoch (the policy's batches with and without re-encoding) and per test setting (the whole test
-split re-encoded once).
+(``lnln`` by default: one model serves every rate, so the leak compares across methods) and tested at
+intra r = 0.0, 0.5 and 1.0. At r = 1.0 only ``[CLS]`` and ``[SEP]`` remain: with the stored view they still
+summarise the complete sentence. It prints test Has0 Acc-2 (%) per view and rate, then what re-encoding
+costs: seconds per training epoch (the policy's batches with and without re-encoding) and per test setting
+(the whole test split re-encoded once).
 """
 
 from __future__ import annotations
@@ -32,7 +32,9 @@ RATES = (0.0, 0.5, 1.0)
 VIEWS = ("stored", "reencoded")
 
 
-def leak_table(methods: list[str], policy: str, seed: int, output: Path, overrides: list[str]) -> pd.DataFrame:
+def leak_table(
+    methods: list[str], policy: str, seed: int, output: Path, overrides: list[str]
+) -> pd.DataFrame:
     """Test Has0 Acc-2 per method, view and rate (one trained model per method and view)."""
     rows = []
     for method in methods:
