@@ -365,3 +365,18 @@ def test_cli_leaderboard_keeps_only_the_given_seeds(
     assert capsys.readouterr().err.strip().endswith("no results for seed(s) 7: the runs have seed(s) 1, 2")
     assert main([*args, "--seeds", "1:3"]) == 2  # never a board labelled with a seed it lacks
     assert capsys.readouterr().err.strip().endswith("no results for seed(s) 3: the runs have seed(s) 1, 2")
+
+
+def test_text_views_are_never_pooled() -> None:
+    rows = []
+    for view, value in (("reencoded", 0.6), ("stored", 0.9)):
+        for seed in (1, 2):
+            row = _row("derl", seed, "intra@1", "acc2_has0", value + seed / 100, config_id=view)
+            rows.append({**row, "text_view": view, "run_key": f"{row['run_key']}-{view}"})
+    board = lb.build(pd.DataFrame(rows), reference=None)
+    means = board.points.set_index("dataset")["mean"]
+    assert means["synthetic"] == pytest.approx(0.615)
+    assert means["synthetic (stored text)"] == pytest.approx(0.915)
+    markdown = lb.to_markdown(board)
+    assert "## synthetic (stored text)" in markdown and "so text drops leak" in markdown
+    assert "Text view: re-encoded" in markdown
