@@ -286,14 +286,13 @@ def _missing_text_ids(
     token_ids = torch.where(valid & ~kept, UNK_TOKEN_ID, ids[:, 0])
     attention, segments = ids[:, 1], ids[:, 2]
     token_ids = torch.where(valid, token_ids, 0)
+    # Always computed (no `if absent.any()`): a branch on device data would synchronise with the host.
     absent = ~missing["available"][:, :1]
-    if bool(absent.any()):
-        empty_ids = torch.zeros_like(ids[0])
-        empty_ids[0, :2] = torch.tensor([CLS_TOKEN_ID, SEP_TOKEN_ID], device=ids.device)
-        empty_ids[1, :2] = 1
-        token_ids = torch.where(absent, empty_ids[0], token_ids)
-        attention = torch.where(absent, empty_ids[1], attention)
-        segments = torch.where(absent, 0, segments)
+    position = torch.arange(ids.shape[2], device=ids.device)
+    empty_ids = torch.where(position == 0, CLS_TOKEN_ID, torch.where(position == 1, SEP_TOKEN_ID, 0))
+    token_ids = torch.where(absent, empty_ids, token_ids)
+    attention = torch.where(absent, (position < 2).to(attention.dtype), attention)
+    segments = torch.where(absent, 0, segments)
     return torch.stack([token_ids, attention, segments], dim=1)
 
 
