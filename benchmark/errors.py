@@ -52,3 +52,10 @@ class DataWarning(UserWarning):
     The message says what was found, where (file, split, key) and what was done. The runner records every
     one in the run's ``status.json`` (``warnings``); the CLI prints each as one ``warning:`` line.
     """
+
+
+class OutputError(MSABenchError, OSError):
+    """An output location (results root, leaderboard file, export path) that cannot be created or written."""
+
+    def __str__(self) -> str:  # OSError would format (errno, strerror)
+        return str(self.args[0])
