@@ -304,7 +304,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     }
     from msabench.results import check_writable_dir
 
-    spec = sweeps.build_spec(args.config, flags, args.overrides)
+    spec = _build_spec(args.config, flags, args.overrides)
     output = args.output or Path(spec.output or "results/runs")
     workers = args.workers if args.workers is not None else spec.workers or 1
     if workers < 0:
@@ -339,6 +339,23 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         return 1
     print(f"next: msabench leaderboard --results {output} --out {output.parent / 'leaderboard.md'}")
     return 0
+
+
+def _build_spec(config: str | None, flags: dict[str, Any], overrides: list[str]) -> Any:
+    """The sweep spec; a --config that is a directory, binary or not YAML is one line."""
+    import yaml
+
+    from msabench import sweep as sweeps
+
+    try:
+        return sweeps.build_spec(config, flags, overrides)
+    except MSABenchError:
+        raise
+    except (OSError, ValueError, yaml.YAMLError) as err:
+        from msabench.errors import ConfigError
+
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(f"--config {config}: cannot read it as a sweep YAML file ({reason})") from None
 
 
 def _check_jobs(jobs: Sequence[Any], output: Path) -> None:

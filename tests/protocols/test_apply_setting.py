@@ -210,7 +210,9 @@ def test_removed_text_is_the_empty_sentence_whatever_its_length() -> None:
                         keep_text_boundaries=True)  # fmt: skip
     assert out["text_ids"][:, 0].tolist() == [[101, 102, 0, 0, 0]] * 3
     assert out["text_ids"][:, 1].tolist() == [[1, 1, 0, 0, 0]] * 3
-    assert not out["text_valid"].any() and not out["text_keep"].any() and (out["text"] == 0).all()  # features of removed text are all zero
+    assert (
+        not out["text_valid"].any() and not out["text_keep"].any() and (out["text"] == 0).all()
+    )  # features of removed text are all zero
     assert out["available"].tolist() == [[False, True, True]] * 3
 
 
