@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, NoReturn, TextIO
 
-from msabench.errors import MSABenchError
+from msabench.errors import DataWarning, MSABenchError
+
+SEED_RANGE = "0 to 4294967295"  # numpy's and Lightning's seeding (msabench.config_checks.SEED_MAX)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -18,19 +22,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
-    try:
-        return int(args.handler(args) or 0)
-    except MSABenchError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        try:
+            return int(args.handler(args) or 0)
+        except MSABenchError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+
+
+_default_showwarning = warnings.showwarning
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """Data warnings as one ``warning:`` line each (the run records them too); others as Python shows them."""
+    if issubclass(category, DataWarning):
+        print(f"warning: {message}", file=file or sys.stderr)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: the message and where to find the usage, no usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        raise SystemExit(2)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(prog="msabench", description=__doc__)
+    parser = _Parser(prog="msabench", description=__doc__)
     sub = parser.add_subparsers(dest="command")
 
     run = sub.add_parser("run", help="train one method, select on validation, test one setting")
@@ -176,8 +208,14 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from msabench.datamodules import export_synthetic
+    from msabench.errors import ConfigError
+    from msabench.results import check_writable_dir
 
-    path = export_synthetic(args.name, args.out, seed=args.seed)
+    if not 0 <= args.seed <= 2**32 - 1:
+        raise ConfigError(f"--seed must be from {SEED_RANGE}, not {args.seed}")
+    out = args.out.expanduser()
+    check_writable_dir(out if out.is_dir() else out.parent, "--out")
+    path = export_synthetic(args.name, out, seed=args.seed)
     print(f"wrote {path}")
     return 0
 
@@ -282,9 +320,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         "seeds": args.seeds,
         "train_policy": args.train_policy,
     }
+    from msabench.results import check_writable_dir
+
     text_flags = [f"data.bert_path={args.bert_path}"] if args.bert_path else []
     text_flags += [f"data.text_view={args.text_view}"] if args.text_view else []
-    spec = sweeps.build_spec(args.config, flags, [*text_flags, *args.overrides])
+    spec = _build_spec(args.config, flags, [*text_flags, *args.overrides])
     output = args.output or Path(spec.output or "results/runs")
     workers = args.workers if args.workers is not None else spec.workers or 1
     if workers < 0:
@@ -292,6 +332,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
         raise ConfigError(f"--workers must be 0 or more, not {workers}")
     jobs = sweeps.expand(spec, data_root=args.data_root or os.environ.get("MSABENCH_DATA"))
+    if not args.dry_run:
+        check_writable_dir(output, "--output")
+        _check_jobs(jobs, output)
     if args.dry_run:
         print(f"sweep {sweeps.sweep_id(spec.name, jobs)}: {len(jobs)} runs -> {output}")
         for job in jobs:
@@ -318,8 +361,46 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _build_spec(config: str | None, flags: dict[str, Any], overrides: list[str]) -> Any:
+    """The sweep spec; a --config that is a directory, binary or not YAML is one line."""
+    import yaml
+
+    from msabench import sweep as sweeps
+
+    try:
+        return sweeps.build_spec(config, flags, overrides)
+    except MSABenchError:
+        raise
+    except (OSError, ValueError, yaml.YAMLError) as err:
+        from msabench.errors import ConfigError
+
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(f"--config {config}: cannot read it as a sweep YAML file ({reason})") from None
+
+
+def _check_jobs(jobs: Sequence[Any], output: Path) -> None:
+    """Every job's config values, before the first job starts (a bad value would fail every run)."""
+    from msabench.runner import check_request
+
+    seen: set[tuple[str, str, str, int]] = set()
+    for job in jobs:
+        key = (job.dataset, job.method, job.train_policy, job.seed)
+        if key not in seen:
+            seen.add(key)
+            check_request(job.request(output))
+
+
 def _cmd_leaderboard(args: argparse.Namespace) -> int:
     from msabench import leaderboard
+    from msabench.results import check_writable_dir
+
+    check_writable_dir(args.out.expanduser().parent, "--out")
+    if args.out.is_dir():
+        from msabench.errors import OutputError
+
+        raise OutputError(f"--out {args.out} is a directory: give a file name such as leaderboard.csv")
+    if args.plots is not None:
+        check_writable_dir(args.plots, "--plots")
 
     fmt = args.format or ("md" if args.out.suffix == ".md" else "csv")
     reference = None if args.reference.strip().lower() in ("", "none") else args.reference

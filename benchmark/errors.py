@@ -44,3 +44,18 @@ class DataFormatError(MSABenchError, ValueError):
 
 class UnsafePickleError(DataFormatError):
     """A pickle that tries to build an object outside numpy arrays, built-in containers and scalars."""
+
+
+class DataWarning(UserWarning):
+    """Data used after a repair (non-finite features zeroed, lengths clipped), or that looks mislabelled.
+
+    The message says what was found, where (file, split, key) and what was done. The runner records every
+    one in the run's ``status.json`` (``warnings``); the CLI prints each as one ``warning:`` line.
+    """
+
+
+class OutputError(MSABenchError, OSError):
+    """An output location (results root, leaderboard file, export path) that cannot be created or written."""
+
+    def __str__(self) -> str:  # OSError would format (errno, strerror)
+        return str(self.args[0])

@@ -18,6 +18,8 @@ from typing import Any, Final
 
 import pandas as pd
 
+from msabench.errors import OutputError
+
 RESULT_COLUMNS: Final[tuple[str, ...]] = (
     "run_key",
     "status",
@@ -67,6 +69,29 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def check_writable_dir(path: Path, flag: str) -> None:
+    """Refuse, in one line, a directory that is neither writable nor creatable, before any work is done.
+
+    Creates nothing that stays: the first existing ancestor gets a probe directory, removed at once.
+
+    Raises:
+        OutputError: ``path`` or an ancestor is a file, or the nearest existing ancestor refuses writes.
+    """
+    path = Path(path).expanduser()
+    probe = path
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise OutputError(f"{flag} {path}: {probe} is a file, not a directory; give a directory path")
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=probe, prefix=".msabench-write-check-"))
+    except OSError as err:
+        raise OutputError(
+            f"{flag} {path}: cannot write into {probe} ({err.strerror or err}); give a directory you can "
+            "write to"
+        ) from None
 
 
 def write_results(run_dir: Path, frame: pd.DataFrame) -> Path:

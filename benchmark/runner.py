@@ -24,12 +24,14 @@ from typing import Any
 import lightning as L
 import pandas as pd
 import torch
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
 
 from msabench import config as config_lib
 from msabench import results as store
+from msabench.config_checks import check_run_config
 from msabench.datamodules import build_datamodule
-from msabench.errors import ConfigError, UnknownNameError
+from msabench.errors import ConfigError, DataWarning, OutputError, UnknownNameError
 from msabench.metrics import METRIC_NAMES, UndefinedMetricWarning
 from msabench.models import canonical_name
 from msabench.models import get as get_method
@@ -88,6 +90,7 @@ class PreparedRun:
     policy_name: str
     run_key: str
     run_dir: Path
+    data_warnings: list[str] = field(default_factory=list)
 
 
 def dataset_family(dataset: str) -> str:
@@ -166,14 +169,42 @@ def _check_networks(method_cls: type[MSAMethod], cfg: DictConfig, dims: Any) -> 
             previous.configure_optimizers()
         except ConfigError:
             raise
-        except ValueError as err:
+        except (ValueError, TypeError) as err:
             raise ConfigError(
                 f"{method_cls.method_name} config: {err} (change the key=value override or the config)"
             ) from None
 
 
-def prepare(request: RunRequest) -> PreparedRun:
-    """Resolve method, config, data and key; raises user errors before anything is written."""
+def _check_trainer(cfg: DictConfig, output: Path) -> None:
+    """Build the trainer once: a value Lightning refuses is one line before any data is read or written.
+
+    Lightning checks precision, accelerator, devices and batch limits when the trainer is built.
+    """
+    try:
+        _trainer(cfg, output, callbacks=[], logger=False)
+    except (ValueError, TypeError, MisconfigurationException) as err:
+        raise ConfigError(f"trainer config: {str(err).strip().splitlines()[0]}") from None
+
+
+def _check_config(method_cls: type[MSAMethod], cfg: DictConfig, output: Path) -> None:
+    stages = method_cls.stages(cfg)
+    for stage in stages:
+        stage_cfg = _stage_config(cfg, stage.name)
+        check_run_config(stage_cfg, len(stages))
+        _check_trainer(stage_cfg, output)
+
+
+def check_request(request: RunRequest) -> None:
+    """The checks of :func:`prepare` that need no data: names, config values, the trainer.
+
+    Sweeps run them for every job before the first one starts.
+    """
+    method_cls, _, cfg = _compose(request)
+    resolve_policy_name(request.train_policy, method_cls, cfg)
+    _check_config(method_cls, cfg, Path(request.output))
+
+
+def _compose(request: RunRequest) -> tuple[type[MSAMethod], str, DictConfig]:
     method_cls = get_method(request.method)
     dataset = request.dataset.strip().lower()
     family = dataset_family(dataset)
@@ -189,7 +220,14 @@ def prepare(request: RunRequest) -> PreparedRun:
     cfg = config_lib.compose(
         method_cls.method_name, dataset, family, flags, request.overrides, request.extra_blocks
     )
+    return method_cls, dataset, cfg
+
+
+def prepare(request: RunRequest) -> PreparedRun:
+    """Resolve method, config, data and key; raises user errors before anything is written."""
+    method_cls, dataset, cfg = _compose(request)
     policy_name = resolve_policy_name(request.train_policy, method_cls, cfg)
+    _check_config(method_cls, cfg, Path(request.output))
     settings = [_with_mask_seed(s, int(cfg.evaluation.mask_seed)) for s in request.settings]
     if not settings:
         raise ConfigError("no test setting requested: give --protocol with --rate or --condition")
@@ -215,7 +253,13 @@ def prepare(request: RunRequest) -> PreparedRun:
         bert_path=cfg.data.bert_path,
         **options,
     )
-    datamodule.setup("fit")
+    # Repairs made while loading are said now and recorded with the run (status.json `warnings`).
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataWarning)
+        datamodule.setup("fit")
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    data_warnings = [str(w.message) for w in caught if issubclass(w.category, DataWarning)]
     _check_selection(cfg, datamodule.dims.metric_family)
     _check_networks(method_cls, cfg, datamodule.dims)
     identity = {
@@ -233,7 +277,14 @@ def prepare(request: RunRequest) -> PreparedRun:
     matched = f"__{settings[0].name.replace(':', '-')}" if policy_name == "matched" else ""
     name = f"{dataset}__{method_cls.method_name}__{policy_name}{matched}__s{int(cfg.seed)}__{run_key}"
     return PreparedRun(
-        request, method_cls, cfg, datamodule, policy_name, run_key, Path(request.output) / name
+        request,
+        method_cls,
+        cfg,
+        datamodule,
+        policy_name,
+        run_key,
+        Path(request.output) / name,
+        list(dict.fromkeys(data_warnings)),
     )
 
 
@@ -264,6 +315,7 @@ def execute(request: RunRequest) -> pd.DataFrame:
         The tidy results of the requested settings (one row per setting x metric).
     """
     quiet_lightning()
+    store.check_writable_dir(Path(request.output), "--output")
     prepared = prepare(request)
     run_dir = prepared.run_dir
     status = store.read_status(run_dir)
@@ -289,10 +341,17 @@ def execute(request: RunRequest) -> pd.DataFrame:
 
 def _train_and_test(prepared: PreparedRun) -> pd.DataFrame:
     cfg, run_dir = prepared.cfg, prepared.run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(
+            f"cannot create the run directory {run_dir}: {err.strerror or err}; give --output a directory "
+            "you can write to"
+        ) from None
     config_lib.save(cfg, run_dir / "config.yaml")
     started = time.time()
-    store.write_status(run_dir, "running", started=started, run_key=prepared.run_key)
+    noted = {"warnings": prepared.data_warnings} if prepared.data_warnings else {}
+    store.write_status(run_dir, "running", started=started, run_key=prepared.run_key, **noted)
     try:
         module, fit_info = _fit_stages(prepared)
         module.set_test_settings(prepared.request.settings)
@@ -302,7 +361,7 @@ def _train_and_test(prepared: PreparedRun) -> pd.DataFrame:
         info = {**fit_info, "wall_time_s": wall, "params": count_parameters(module.network)}
         frame = _rows(prepared, module.test_results, info)
         store.write_results(run_dir, frame)
-        store.write_status(run_dir, "finished", run_key=prepared.run_key, **info)
+        store.write_status(run_dir, "finished", run_key=prepared.run_key, **info, **noted)
         if cfg.logging.wandb:  # after the results are safe: W&B never decides a run's status
             from msabench import wandb_logging
 
@@ -314,7 +373,7 @@ def _train_and_test(prepared: PreparedRun) -> pd.DataFrame:
         info = {"wall_time_s": time.time() - started}
         frame = _rows(prepared, {}, info, error=f"{type(err).__name__}: {err}")
         store.write_results(run_dir, frame)
-        store.write_status(run_dir, "failed", run_key=prepared.run_key, error=str(err), **info)
+        store.write_status(run_dir, "failed", run_key=prepared.run_key, error=str(err), **info, **noted)
         raise
 
 

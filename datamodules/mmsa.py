@@ -12,12 +12,18 @@ missing view zeroes the positions it keeps out, padding included, so without thi
 (r = 0) could show those states, and a method trained under a random-rate policy would first meet them at the
 r = 0 test point.
 
-Quirks handled as MMSA does: ``-inf`` (and NaN) in audio become 0 at load; lengths may be plain lists; aligned
-files carry no lengths, so audio/vision take the text attention-mask length (full length without
-``text_bert``); text validity comes from the attention mask (``text_bert`` row 1), all valid without it;
-``text_bert`` is kept as int64 ids. Lengths above the padded length are clipped (with a warning). A
-``text_lengths`` key, when present and ``text_bert`` is not, gives the text validity (a suite extension used
-by ``synthetic-iemocap``).
+Quirks handled as MMSA does: ``-inf`` in audio (COVAREP's log(0)) becomes 0 at load; lengths may be
+plain lists; aligned files carry no lengths, so audio/vision take the text attention-mask length (full
+length without ``text_bert``); text validity comes from the attention mask (``text_bert`` row 1), all valid
+without it; ``text_bert`` is kept as int64 ids. A ``text_lengths`` key, when present and ``text_bert`` is
+not, gives the text validity (a suite extension used by ``synthetic-iemocap``).
+
+Repaired with a :class:`~msabench.errors.DataWarning` (the runner records it with the run): any other
+non-finite feature value (NaN anywhere, ``+inf``, ``-inf`` outside audio) is set to 0; lengths above the
+padded length are clipped to it. Refused with a :class:`~msabench.errors.DataFormatError` that names the
+split and key: a missing key, an array that is not rectangular or not numeric, an empty axis, sample counts
+that disagree, non-finite, negative or fractional lengths or ids, labels that are not finite or do not fit
+the dataset family (MOSI/MOSEI in [-3, 3], SIMS in [-1, 1]).
 
 Every dimension comes from the data. The file's SHA-256 is compared with MMSA's published values (a warning,
 never a refusal, for other copies). Files of 1 GiB or more (MOSEI) are converted once into memory-mapped
@@ -27,6 +33,7 @@ file's hash.
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -50,13 +57,13 @@ from msabench.datamodules.base import (
     save_split_cache,
 )
 from msabench.datamodules.safe_pickle import safe_load
-from msabench.errors import ConfigError, DataFormatError, DatasetNotFoundError
+from msabench.errors import ConfigError, DataFormatError, DatasetNotFoundError, DataWarning
 
 DATA_ENV: Final[str] = "MSABENCH_DATA"
 Variant = Literal["unaligned", "aligned"]
 MMSA_URL: Final[str] = "https://github.com/thuiar/MMSA (processed features)"
 MMAP_THRESHOLD: Final[int] = 1 << 30
-CACHE_FORMAT: Final[int] = 2  # 2: padding zeroed
+CACHE_FORMAT: Final[int] = 3  # 2: padding zeroed; 3: load warnings kept beside the cache
 
 
 @dataclass(frozen=True)
@@ -146,6 +153,7 @@ def check_published_sha256(dataset: str, path: Path, sha256: str) -> None:
                 if name != dataset:
                     warnings.warn(
                         f"{path} is the published {name} {variant} file, but the dataset is {dataset}",
+                        DataWarning,
                         stacklevel=2,
                     )
                 return
@@ -154,6 +162,7 @@ def check_published_sha256(dataset: str, path: Path, sha256: str) -> None:
         f"{path} (SHA-256 {sha256}) is not a published MMSA {dataset} file ({known}); results record this "
         "hash "
         "but may not compare with published numbers",
+        DataWarning,
         stacklevel=2,
     )
 
@@ -181,11 +190,23 @@ def load_mmsa(
         mmap = path.stat().st_size >= MMAP_THRESHOLD
     splits: dict[str, SplitData] | None = None
     cache = cache_root(cache_dir) / "arrays" / f"mmsa-{sha256[:24]}-{metric_family}-v{CACHE_FORMAT}"
+    notes = cache_root(cache_dir) / "load-warnings" / f"{cache.name}.json"
     if mmap:
         splits = load_split_cache(cache)
+        if splits is not None:
+            # The repairs were made when the cache was written; say them again on every read.
+            for message in json.loads(notes.read_text()) if notes.is_file() else []:
+                warnings.warn(message, DataWarning, stacklevel=2)
     if splits is None:
-        splits = read_mmsa_splits(safe_load(path), source=str(path), metric_family=metric_family)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DataWarning)
+            splits = read_mmsa_splits(safe_load(path), source=str(path), metric_family=metric_family)
+        for w in caught:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         if mmap:
+            found = [str(w.message) for w in caught if issubclass(w.category, DataWarning)]
+            notes.parent.mkdir(parents=True, exist_ok=True)
+            notes.write_text(json.dumps(found))  # before the cache, which marks it complete
             save_split_cache(cache, splits)
             del splits  # the arrays are re-read memory-mapped; drop the in-RAM copy first
             splits = load_split_cache(cache)
@@ -224,7 +245,8 @@ def read_mmsa_splits(obj: Any, *, source: str, metric_family: MetricFamily) -> d
     """Convert an unpickled MMSA dict into batch-keyed arrays, checking every key and shape.
 
     Raises:
-        DataFormatError: not a dict, a missing split or key, inconsistent shapes, NaN labels.
+        DataFormatError: not a dict, a missing split or key, a malformed array, inconsistent shapes, labels
+            that are not finite or do not fit ``metric_family``.
     """
     if not isinstance(obj, Mapping):
         raise DataFormatError(
@@ -244,14 +266,45 @@ def read_mmsa_splits(obj: Any, *, source: str, metric_family: MetricFamily) -> d
             if other is not None and other.shape[1:] != array.shape[1:]:
                 raise DataFormatError(
                     f"{source}: '{key}' is {_shape(array)} in train but {_shape(other)} in {split}; every "
-                    "split "
-                    "must share lengths and feature sizes"
+                    "split must share lengths and feature sizes"
                 )
+    if metric_family == "mosi":
+        _warn_if_sims_like(splits, source)
     return splits
+
+
+# Labels of each regression family: MOSI/MOSEI annotate sentiment in [-3, 3], SIMS in [-1, 1].
+LABEL_RANGES: Final[dict[str, tuple[float, float]]] = {"mosi": (-3.0, 3.0), "sims": (-1.0, 1.0)}
+FAMILY_DATASETS: Final[dict[str, str]] = {"mosi": "mosi or mosei", "sims": "sims"}
+# Float32 labels stored as averages of annotators may sit a rounding error outside the scale.
+LABEL_TOLERANCE: Final[float] = 1e-4
+# Below this many samples a MOSI file whose labels all lie in [-1, 1] is plausible; above it, unlikely.
+SIMS_LIKE_MIN_SAMPLES: Final[int] = 100
+
+
+def _warn_if_sims_like(splits: Mapping[str, SplitData], source: str) -> None:
+    labels = np.concatenate([np.asarray(splits[s]["label"]) for s in SPLITS])
+    if len(labels) >= SIMS_LIKE_MIN_SAMPLES and np.abs(labels).max() <= 1 + LABEL_TOLERANCE:
+        warnings.warn(
+            f"{source}: every label of its {len(labels)} samples lies in [-1, 1], the SIMS scale, but it is "
+            "read as MOSI/MOSEI (scale [-3, 3]); if it is a SIMS file, use --dataset sims",
+            DataWarning,
+            stacklevel=4,
+        )
 
 
 def _shape(array: np.ndarray) -> str:
     return "(N, " + ", ".join(map(str, array.shape[1:])) + ")" if array.ndim > 1 else "(N,)"
+
+
+def _array(split: Mapping[str, Any], key: str, where: str) -> np.ndarray:
+    """``split[key]`` as an ndarray; a ragged nesting of lists or arrays is a one-line error."""
+    try:
+        return np.asarray(split[key])
+    except (ValueError, TypeError) as err:
+        raise DataFormatError(
+            f"{where}: '{key}' is not a rectangular array ({str(err).splitlines()[0]})"
+        ) from None
 
 
 def _read_split(split: Any, where: str, metric_family: MetricFamily) -> SplitData:
@@ -262,8 +315,7 @@ def _read_split(split: Any, where: str, metric_family: MetricFamily) -> SplitDat
         if key not in split:
             raise DataFormatError(
                 f"{where} has no '{key}' (keys: {', '.join(map(str, split))}); an MMSA processed pickle has "
-                "text, "
-                f"audio, vision and {label_key}"
+                f"text, audio, vision and {label_key}"
             )
     text = _features(split, "text", where)
     audio = _features(split, "audio", where)
@@ -274,23 +326,29 @@ def _read_split(split: Any, where: str, metric_family: MetricFamily) -> SplitDat
         if len(array) != n:
             raise DataFormatError(
                 f"{where}: '{key}' has shape {array.shape} but 'text' has shape {text.shape}; the first "
-                "dimension "
-                "(samples) must match"
+                "dimension (samples) must match"
             )
 
     check_rows("audio", audio)
     check_rows("vision", vision)
     out: SplitData = {}
     if "text_bert" in split:
-        ids = np.asarray(split["text_bert"])
+        ids = _array(split, "text_bert", where)
         if ids.ndim != 3 or ids.shape[1] != 3 or ids.shape[2] != text.shape[1]:
             raise DataFormatError(
                 f"{where}: 'text_bert' has shape {ids.shape}, expected (N, 3, {text.shape[1]}) to match "
-                "'text' "
-                f"{text.shape}"
+                f"'text' {text.shape}"
             )
+        if ids.dtype.kind not in "fiub":
+            raise DataFormatError(f"{where}: 'text_bert' has dtype {ids.dtype}, expected numeric ids")
         check_rows("text_bert", ids)
-        ids = np.rint(ids).astype(np.int64) if ids.dtype.kind == "f" else ids.astype(np.int64, copy=False)
+        if ids.dtype.kind == "f":
+            if not np.isfinite(ids).all() or (ids != np.rint(ids)).any():
+                raise DataFormatError(f"{where}: 'text_bert' holds non-integer or non-finite ids")
+            ids = np.rint(ids)
+        ids = ids.astype(np.int64, copy=False)
+        if (ids < 0).any():
+            raise DataFormatError(f"{where}: 'text_bert' holds negative ids (first row ids, second mask)")
         text_valid = ids[:, 1] != 0
         out["text_ids"] = ids
     elif "text_lengths" in split:
@@ -313,40 +371,53 @@ def _read_split(split: Any, where: str, metric_family: MetricFamily) -> SplitDat
         vision=vision,
         vision_valid=vision_valid,
     )
-    out["label"] = _labels(split, label_key, n, where, integer=metric_family == "iemocap")
+    out["label"] = _labels(split, label_key, n, where, metric_family)
     if metric_family == "sims":
         for key, name in UNIMODAL_LABELS.items():
             if key in split:
-                out[name] = _labels(split, key, n, where, integer=False)
+                out[name] = _labels(split, key, n, where, metric_family)
     return out
 
 
 def _features(split: Mapping[str, Any], key: str, where: str) -> np.ndarray:
-    array = np.asarray(split[key])
+    array = _array(split, key, where)
     if array.ndim != 3 or array.dtype.kind not in "fiub":
         raise DataFormatError(
             f"{where}: '{key}' has shape {array.shape} and dtype {array.dtype}, expected a numeric (N, L, D) "
             "array"
         )
-    array = np.asarray(array, dtype=np.float32)
+    if 0 in array.shape:
+        raise DataFormatError(
+            f"{where}: '{key}' has shape {array.shape}; samples, steps and features must be >0"
+        )
+    with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf, then 0 with the warning
+        array = np.asarray(array, dtype=np.float32)
     if not array.flags.writeable:
         array = array.copy()
-    counts = _zero_non_finite(array)
-    # COVAREP audio has -inf for log(0) and MMSA zeroes it (and NaN) silently; anything else deserves a note.
-    unexpected = counts["posinf"] + (0 if key == "audio" else counts["neginf"] + counts["nan"])
-    if unexpected:
+    # COVAREP audio has -inf for log(0) and MMSA zeroes it silently; anything else deserves a note.
+    counts = _zero_non_finite(array, quiet_neginf=key == "audio")
+    found = [
+        f"{v} {k}"
+        for k, v in (("NaN", counts["nan"]), ("+inf", counts["posinf"]), ("-inf", counts["neginf"]))
+        if v
+    ]
+    if found:
         warnings.warn(
-            f"{where}: '{key}' had {counts['nan']} NaN, {counts['posinf']} +inf and {counts['neginf']} -inf "
-            "values, "
-            "set to 0",
+            f"{where}: '{key}' had {' and '.join(found)} values (in {counts['samples']} of {len(array)} "
+            "samples); replaced by 0",
+            DataWarning,
             stacklevel=4,
         )
     return array
 
 
-def _zero_non_finite(array: np.ndarray, rows: int = 512) -> dict[str, int]:
-    # In row blocks: a whole-array mask of MOSEI's text would be another 600 MB.
-    counts = {"nan": 0, "posinf": 0, "neginf": 0}
+def _zero_non_finite(array: np.ndarray, *, quiet_neginf: bool = False, rows: int = 512) -> dict[str, int]:
+    """Set non-finite values to 0 in place; count them (``-inf`` not at all with ``quiet_neginf``).
+
+    ``samples`` counts the samples that held a counted value. In row blocks: a whole-array mask of MOSEI's
+    text would be another 600 MB.
+    """
+    counts = {"nan": 0, "posinf": 0, "neginf": 0, "samples": 0}
     for start in range(0, len(array), rows):
         block = array[start : start + rows]
         bad = ~np.isfinite(block)
@@ -354,7 +425,10 @@ def _zero_non_finite(array: np.ndarray, rows: int = 512) -> dict[str, int]:
             values = block[bad]
             counts["nan"] += int(np.isnan(values).sum())
             counts["posinf"] += int((values == np.inf).sum())
-            counts["neginf"] += int((values == -np.inf).sum())
+            counted = bad & (block != -np.inf) if quiet_neginf else bad
+            if not quiet_neginf:
+                counts["neginf"] += int((values == -np.inf).sum())
+            counts["samples"] += int(counted.any(axis=(1, 2)).sum())
             block[bad] = 0.0
     return counts
 
@@ -371,41 +445,70 @@ def _lengths(
 ) -> np.ndarray:
     if key not in split:
         return np.minimum(default, length) if default is not None else np.full(n, length, dtype=np.int64)
-    values = np.asarray(split[key], dtype=np.float64).reshape(-1)  # plain lists in some files
+    values = _array(split, key, where)  # plain lists in some files
+    if values.dtype.kind not in "fiub":
+        raise DataFormatError(f"{where}: '{key}' has dtype {values.dtype}, expected {n} numeric lengths")
+    values = values.astype(np.float64).reshape(-1)
     if len(values) != n:
         raise DataFormatError(f"{where}: '{key}' has {len(values)} entries but the split has {n} samples")
-    if not np.isfinite(values).all() or (values < 0).any():
-        raise DataFormatError(f"{where}: '{key}' has negative or non-finite entries")
-    values = np.rint(values).astype(np.int64)
+    if not np.isfinite(values).all() or (values < 0).any() or (values != np.rint(values)).any():
+        raise DataFormatError(f"{where}: '{key}' has negative, fractional or non-finite entries")
+    values = values.astype(np.int64)
     if (values > length).any():
         warnings.warn(
-            f"{where}: {int((values > length).sum())} entries of '{key}' exceed the padded length {length}; "
-            "clipped to it",
+            f"{where}: {int((values > length).sum())} of {n} entries of '{key}' exceed the padded length "
+            f"{length} (largest {int(values.max())}); clipped to {length}",
+            DataWarning,
             stacklevel=4,
         )
     return np.minimum(values, length)
+
+
+def _non_finite(values: np.ndarray) -> str:
+    nan, inf = int(np.isnan(values).sum()), int(np.isinf(values).sum())
+    return " and ".join([*([f"{nan} NaN"] if nan else []), *([f"{inf} infinite"] if inf else [])])
 
 
 def _valid_mask(lengths: np.ndarray, length: int) -> np.ndarray:
     return np.arange(length) < np.asarray(lengths)[:, None]
 
 
-def _labels(split: Mapping[str, Any], key: str, n: int, where: str, *, integer: bool) -> np.ndarray:
-    values = np.asarray(split[key])
+def _labels(
+    split: Mapping[str, Any], key: str, n: int, where: str, metric_family: MetricFamily
+) -> np.ndarray:
+    values = _array(split, key, where)
     if values.dtype.kind not in "fiub" or values.size != n:
         raise DataFormatError(
             f"{where}: '{key}' has shape {values.shape} and dtype {values.dtype}, expected {n} numeric labels"
         )
     values = values.reshape(n).astype(np.float64)
-    if np.isnan(values).any():
+    bad = ~np.isfinite(values)
+    if bad.any():
         raise DataFormatError(
-            f"{where}: '{key}' has {int(np.isnan(values).sum())} NaN labels (first at sample "
-            f"{int(np.flatnonzero(np.isnan(values))[0])}); labels must be finite"
+            f"{where}: '{key}' has {_non_finite(values)} labels (first at sample "
+            f"{int(np.flatnonzero(bad)[0])}); labels must be finite"
         )
-    if integer:
+    if metric_family == "iemocap":
         if (values != np.rint(values)).any() or (values < 0).any():
             raise DataFormatError(f"{where}: '{key}' must hold non-negative integer class indices")
         return values.astype(np.int64)
+    low, high = LABEL_RANGES[metric_family]
+    found_low, found_high = float(values.min()), float(values.max())
+    if found_low < low - LABEL_TOLERANCE or found_high > high + LABEL_TOLERANCE:
+        fits = [
+            f
+            for f, (lo, hi) in LABEL_RANGES.items()
+            if found_low >= lo - LABEL_TOLERANCE and found_high <= hi + LABEL_TOLERANCE
+        ]
+        hint = (
+            f"they fit the {fits[0]} family: use --dataset {FAMILY_DATASETS[fits[0]]}"
+            if fits
+            else "they fit no regression family (MOSI/MOSEI [-3, 3], SIMS [-1, 1])"
+        )
+        raise DataFormatError(
+            f"{where}: '{key}' spans [{found_low:g}, {found_high:g}], outside [{low:g}, {high:g}] of the "
+            f"{metric_family} family it is read as ({FAMILY_DATASETS[metric_family]}); {hint}"
+        )
     return values.astype(np.float32)
 
 
