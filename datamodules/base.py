@@ -397,6 +397,9 @@ class MSADataModule(lightning.LightningDataModule):
             for key in ("text", "audio", "vision", "text_ids"):
                 if key in batch:
                     missing[f"{key}_full"] = batch[key]  # type: ignore[literal-required]
+            for m in ("text", "audio", "vision"):
+                # The complete padding mask: an absent modality has no positions in the missing view's.
+                missing[f"{m}_valid_full"] = batch[f"{m}_valid"]  # type: ignore[literal-required]
         return missing
 
 
