@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from msabench.datamodules.batch import Batch
+from msabench.datamodules.batch import Batch, complete_view
 from msabench.errors import ConfigError
 from msabench.models.components.text import TextEncoder, TextEncoderName
 
@@ -105,7 +105,7 @@ class LSTMMaxPoolEncoder(nn.Module):
         if self.pool == "padded" or valid is None:
             return out.max(dim=1).values
         pooled = out.masked_fill(~valid.unsqueeze(-1), float("-inf")).max(dim=1).values
-        # A sequence with no valid step (never produced by the datamodules) pools to zeros, not -inf.
+        # A sequence with no valid step (a wholly absent modality) pools to zeros, not -inf.
         return torch.where(valid.any(dim=1, keepdim=True), pooled, torch.zeros_like(pooled))
 
 
@@ -274,15 +274,20 @@ def missing_inputs(batch: Batch) -> EncoderInputs:
 
 
 def complete_inputs(batch: Batch) -> EncoderInputs:
-    """Read the complete view (training batches only): the teacher's input for IF-MMIN's invariant target."""
+    """Read the complete view (training batches only): the teacher's input for IF-MMIN's invariant target.
+
+    Its padding masks are the complete view's (``m_valid_full``): the missing view's ``m_valid`` has no
+    positions for an absent modality, and would gate the absent text out of the target.
+    """
+    view = complete_view(batch)
     return EncoderInputs(
-        batch["text_full"],
-        batch["audio_full"],
-        batch["vision_full"],
-        batch.get("audio_valid"),
-        batch.get("vision_valid"),
-        batch.get("text_ids_full", batch.get("text_ids")),
-        batch["text_valid"].to(batch["text_full"].dtype),
+        view["text"],
+        view["audio"],
+        view["vision"],
+        view["audio_valid"],
+        view["vision_valid"],
+        view.get("text_ids"),
+        view["text_valid"].to(view["text"].dtype),
     )
 
 
@@ -295,10 +300,12 @@ def reverse_inputs(batch: Batch, mode: ReverseMode = "modality") -> EncoderInput
     whole-modality missingness (the paper's ``conditions`` policy) it is identical to ``modality``, and under
     intra-modal protocols it gives the teacher the dropped frames rather than all-zero sequences.
     """
+    view = complete_view(batch)
     gates = []
     for j, modality in enumerate(("text", "audio", "vision")):
-        full = batch[f"{modality}_full"]  # type: ignore[literal-required]
-        valid = batch[f"{modality}_valid"]  # type: ignore[literal-required]
+        full = view[modality]  # type: ignore[literal-required]
+        # The complete padding mask: the missing view's has no positions where the modality is absent.
+        valid = view[f"{modality}_valid"]  # type: ignore[literal-required]
         if mode == "modality":
             gate = valid & ~batch["available"][:, j : j + 1]
         elif mode == "complement":
@@ -307,12 +314,12 @@ def reverse_inputs(batch: Batch, mode: ReverseMode = "modality") -> EncoderInput
             raise ConfigError(f"unknown model.reverse_input '{mode}': use modality or complement")
         gates.append(gate.to(full.dtype))
     return EncoderInputs(
-        batch["text_full"] * gates[0].unsqueeze(-1),
-        batch["audio_full"] * gates[1].unsqueeze(-1),
-        batch["vision_full"] * gates[2].unsqueeze(-1),
-        batch.get("audio_valid"),
-        batch.get("vision_valid"),
-        batch.get("text_ids_full", batch.get("text_ids")),
+        view["text"] * gates[0].unsqueeze(-1),
+        view["audio"] * gates[1].unsqueeze(-1),
+        view["vision"] * gates[2].unsqueeze(-1),
+        view["audio_valid"],
+        view["vision_valid"],
+        view.get("text_ids"),
         gates[0],
     )
 

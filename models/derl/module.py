@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 from torch import Tensor
 from torch.nn import functional as F
 
-from msabench.datamodules.batch import MODALITIES, Batch, complete_view, full_key, has_complete_view
+from msabench.datamodules.batch import MODALITIES, Batch, complete_view, has_complete_view
 from msabench.models import register
 from msabench.models.base import MSAMethod
 from msabench.models.components.losses import (
@@ -132,13 +132,16 @@ class DERLMethod(MSAMethod):
         weights = self.cfg.loss
         uses_bert = self.network.text_encoder.bert is not None
         losses: dict[str, Tensor] = {}
+        complete = complete_view(batch)
         target = None
         if float(weights.lambda_rec_high) > 0 or uses_bert:
             with torch.no_grad():
-                target = self.network.encode(*network_inputs(complete_view(batch)))
+                target = self.network.encode(*network_inputs(complete))
         if float(weights.lambda_rec_low) > 0:
-            dropped = tuple(batch[f"{m}_valid"] & ~batch[f"{m}_keep"] for m in MODALITIES)  # type: ignore
-            raw = [batch[full_key(m)] for m in MODALITIES]  # type: ignore[literal-required]
+            # The complete padding mask: an absent modality has no positions in the missing view's
+            # ``m_valid``, yet every complete step of it is a step the missing view lost.
+            dropped = tuple(complete[f"{m}_valid"] & ~batch[f"{m}_keep"] for m in MODALITIES)  # type: ignore
+            raw = [complete[m] for m in MODALITIES]  # type: ignore[literal-required]
             if target is not None:  # the complete view's text features (a no-grad BERT pass with `bert`)
                 raw[0] = target.text_features
             rebuilt = self.network.reconstruct_low(out.encoded, dropped)  # type: ignore[arg-type]

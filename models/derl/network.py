@@ -67,13 +67,19 @@ def attention(query: Tensor, key_value: Tensor, heads: int, attend: Tensor | Non
         query: (B, S, H) projected queries.
         key_value: (B, S', 2H) projected keys then values.
         heads: number of heads.
-        attend: (B, S') True where a key may be attended to; every row needs one. None attends to all keys.
+        attend: (B, S') True where a key may be attended to; None attends to all keys. A row with no key
+            to attend to (a wholly absent modality) gets a zero output.
     """
     batch, length, hidden = query.shape
     q = query.view(batch, length, heads, hidden // heads).transpose(1, 2)
     k, v = key_value.view(batch, key_value.shape[1], 2, heads, hidden // heads).permute(2, 0, 3, 1, 4)
-    mask = None if attend is None else attend[:, None, None, :]
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    if attend is None:
+        out = F.scaled_dot_product_attention(q, k, v)
+    else:
+        # An all-False row would give NaN: let it attend everywhere, then zero what it read.
+        some = attend.any(dim=1)
+        mask = (attend | ~some[:, None])[:, None, None, :]
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask) * some[:, None, None, None].to(q.dtype)
     return out.transpose(1, 2).reshape(batch, length, hidden)
 
 
@@ -146,9 +152,10 @@ class TokenCompressor(nn.Module):
     frames, then to each other; frame-level features come from a :class:`FrameReadout`. Self-attention costs
     O(L^2) per modality and cross-attention O(T L): on 375/500-frame audio/vision the latter is much cheaper.
 
-    Padding is excluded by key padding masks; a row without any valid frame attends to its (zero) padding and
-    the tokens are never masked, so a modality with no valid step, or wholly missing, stays finite. Trailing
-    steps that are padding in every row of the batch are cut first, which changes no output at a valid step.
+    Padding is excluded by key padding masks, and a row without any valid frame (a wholly absent modality)
+    attends to no frame at all: its tokens are then a constant of the weights, whatever the length of the
+    absent stream or of the other samples' streams, and stay finite. Trailing steps that are padding in every
+    row of the batch are cut first, which changes no output at a valid step.
     """
 
     def __init__(
@@ -191,7 +198,7 @@ class TokenCompressor(nn.Module):
         valid = valid.bool()
         used = int(valid.any(dim=0).nonzero().max()) + 1 if bool(valid.any()) else 1
         frames = projected[:, :used] + sinusoidal_positions(used, hidden, device=x.device).to(projected.dtype)
-        attend = valid[:, :used] | ~valid[:, :used].any(dim=1, keepdim=True)
+        attend = valid[:, :used]
         tokens = self.tokens.expand(batch, -1, -1)
         n_tokens = tokens.shape[1]
         if self.kind == "transformer":

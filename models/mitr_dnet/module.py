@@ -216,7 +216,9 @@ class MITRDNetMethod(_MITRDNetBase):
         z_complete, p_complete = self.network.attraction_heads(teacher.pooled)
         attraction = attraction_loss(p_missing, z_complete, p_complete, z_missing).sum()
         targets = (teacher.text_tokens.detach(), complete["audio"], complete["vision"])
-        dropped = [batch[f"{m}_valid"] & ~batch[f"{m}_keep"] for m in MODALITIES]  # type: ignore[literal-required]
+        # Dropped = valid in the complete view and not kept: an absent modality has no positions in the
+        # missing view's ``m_valid``, but all of its complete steps are reconstruction targets.
+        dropped = [complete[f"{m}_valid"] & ~batch[f"{m}_keep"] for m in MODALITIES]  # type: ignore[literal-required]
         dropped[0] = dropped[0][:, 1:]
         reconstruction = sum(
             masked_reconstruction_loss(r, t, d)

@@ -281,6 +281,10 @@ class DFIM(nn.Module):
     word-aligned data), concatenated on the feature axis, U = [Ŷ_t; Ŷ_a; Ŷ_v], and filtered:
     f = σ(W_f U) ⊙ (W_u U). The joint representation is the mean of f over the anchor's valid steps, with the
     last valid step concatenated when ``pooling="mean_last"``.
+
+    A sample whose anchor modality is absent has no anchor timeline (an absent modality has no positions);
+    it takes the timeline of the first present modality in (text, audio, vision) order instead, so its joint
+    representation is still built from what is present rather than being empty.
     """
 
     def __init__(self, dim: int, anchor: Anchor, pooling: Pooling) -> None:
@@ -296,10 +300,14 @@ class DFIM(nn.Module):
         """Joint representation (B, output_dim) from the MCIM outputs ``ys`` and their valid masks."""
         enhanced = [y + torch.sigmoid(gate(y)) * y for gate, y in zip(self.enhance, ys, strict=True)]
         anchor_valid = valids[self.anchor]
-        aligned = [
-            y if m == self.anchor else resample_onto(y, valids[m], anchor_valid)
-            for m, y in enumerate(enhanced)
-        ]
+        if bool(anchor_valid.any(dim=1).all()):
+            aligned = [
+                y if m == self.anchor else resample_onto(y, valids[m], anchor_valid)
+                for m, y in enumerate(enhanced)
+            ]
+        else:
+            anchor_valid = self.fallback_timeline(valids)
+            aligned = [resample_onto(y, valids[m], anchor_valid) for m, y in enumerate(enhanced)]
         u = torch.cat(aligned, dim=-1)
         frames = torch.sigmoid(self.filter_gate(u)) * self.filter_value(u)
         joint = masked_mean(frames, anchor_valid)
@@ -310,6 +318,20 @@ class DFIM(nn.Module):
             pick = (rank == last[:, None]) & anchor_valid
             joint = torch.cat([joint, (frames * pick[..., None]).sum(dim=1)], dim=-1)
         return joint
+
+    def fallback_timeline(self, valids: Sequence[Tensor]) -> Tensor:
+        """Per sample, the valid steps of the anchor, or of the first present modality when it is absent.
+
+        Returns:
+            (B, T) with T the longest of the three timelines; each row is one modality's valid mask,
+            right-padded with False (resampling onto it is the identity for the modality it came from).
+        """
+        order = [self.anchor, *(m for m in range(3) if m != self.anchor)]
+        length = max(v.shape[1] for v in valids)
+        padded = torch.stack([F.pad(valids[m], (0, length - valids[m].shape[1])) for m in order], dim=1)
+        present = padded.any(dim=2)  # (B, 3) in fallback order
+        first = present & (present.cumsum(dim=1) == 1)
+        return (padded & first[..., None]).any(dim=1)
 
 
 class UMDFNetwork(nn.Module):

@@ -12,6 +12,7 @@ from torch.nn import functional as F
 
 from msabench.config import compose
 from msabench.datamodules.base import DataDims
+from msabench.datamodules.batch import MODALITIES
 from msabench.models import get
 from msabench.models.components.losses import masked_reconstruction_loss
 from msabench.models.derl.module import (
@@ -260,13 +261,52 @@ def test_padding_is_never_attended(compressor: str) -> None:
         assert torch.allclose(module(longer), reference, atol=1e-5)
 
 
+def make_absent(batch: dict[str, Tensor], modality: str, rows: Tensor) -> dict[str, Tensor]:
+    """``modality`` wholly absent from the samples ``rows``, as a protocol leaves it: no positions at all."""
+    out = dict(batch)
+    out[f"{modality}_valid_full"] = batch[f"{modality}_valid"]
+    gone = rows[:, None]
+    out[f"{modality}_valid"] = batch[f"{modality}_valid"] & ~gone
+    out[f"{modality}_keep"] = batch[f"{modality}_keep"] & ~gone
+    out[modality] = batch[modality] * ~gone[..., None]
+    out["available"] = batch["available"].clone()
+    out["available"][:, MODALITIES.index(modality)] &= ~rows
+    return out
+
+
+@pytest.mark.parametrize("compressor", ["transformer", "perceiver"])
+def test_an_absent_modality_is_a_constant_whatever_the_batch(compressor: str) -> None:
+    module = method(compressor=compressor).eval()
+    rows = torch.tensor([True, False, False, True, False, False])
+    batch = missing(make_absent(make_batch(), "audio", rows))
+    other = dict(batch, audio_valid=batch["audio_valid"].clone())
+    other["audio_valid"][~rows] = True  # the samples that have audio now have it over the whole padded length
+    with torch.no_grad():
+        full = module(batch)
+        assert torch.isfinite(full).all()
+        alone = torch.cat([module({k: v[i : i + 1] for k, v in batch.items()}) for i in range(len(full))])
+        torch.testing.assert_close(alone, full, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(module(other)[rows], full[rows], atol=1e-5, rtol=1e-4)
+
+
+def test_low_level_reconstruction_covers_an_absent_modality() -> None:
+    module = method(*NO_DROPOUT)
+    for decoder in module.network.low_decoders:
+        torch.nn.init.zeros_(decoder[-1].weight)
+        torch.nn.init.zeros_(decoder[-1].bias)
+    rows = torch.tensor([True, False, False, False, False, False])
+    batch = make_absent(make_batch(fill=2.0), "vision", rows)
+    # Every step is 2.0 and the decoders predict 0: SmoothL1 1.5 wherever the target reaches.
+    assert module.training_loss(batch)["rec_low"].item() == pytest.approx(1.5)
+    changed = dict(batch, vision_full=batch["vision_full"].clone())
+    changed["vision_full"][0] *= 3.0  # the absent stream: 6.0 at its complete steps
+    assert module.training_loss(changed)["rec_low"].item() > 1.5
+
+
 @pytest.mark.parametrize("compressor", ["transformer", "perceiver"])
 def test_wholly_missing_and_empty_modalities_stay_finite(compressor: str) -> None:
     module = method(compressor=compressor)
-    batch = make_batch()
-    batch["audio"] = torch.zeros_like(batch["audio"])  # audio missing for every sample (the condition `tv`)
-    batch["audio_keep"] = torch.zeros_like(batch["audio_keep"])
-    batch["available"][:, 1] = False
+    batch = make_absent(make_batch(), "audio", torch.ones(6, dtype=torch.bool))  # the condition `tv`
     batch["vision_valid"][0] = False  # a sample with no vision step at all
     batch["vision_keep"][0] = False
     batch["vision"][0] = 0.0

@@ -42,7 +42,8 @@ def tiny_dims(task: str = "regression") -> SimpleNamespace:
 def tiny_batch(
     available: torch.Tensor, *, train: bool = True, classes: int | None = None, seed: int = 0
 ) -> dict:
-    """A batch after the ``conditions`` policy: absent modalities zeroed, complete view kept for training."""
+    """A batch after the ``conditions`` policy: an absent modality has no positions (zero features, no valid
+    step); training batches also carry the complete view and its padding masks."""
     gen = torch.Generator().manual_seed(seed)
     size = available.shape[0]
     batch: dict = {"available": available, "index": torch.arange(size)}
@@ -51,9 +52,9 @@ def tiny_batch(
         valid = torch.arange(length) < lengths[:, None]
         full = torch.randn(size, length, dim, generator=gen) * valid[..., None]
         keep = valid & available[:, j : j + 1]
-        batch[m], batch[f"{m}_valid"], batch[f"{m}_keep"] = full * keep[..., None], valid, keep
+        batch[m], batch[f"{m}_valid"], batch[f"{m}_keep"] = full * keep[..., None], keep, keep
         if train:
-            batch[f"{m}_full"] = full
+            batch[f"{m}_full"], batch[f"{m}_valid_full"] = full, valid
     if classes:
         batch["label"] = torch.randint(0, classes, (size,), generator=gen)
     else:

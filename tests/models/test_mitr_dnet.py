@@ -216,6 +216,25 @@ def test_reconstruction_counts_only_dropped_valid_positions(method: MITRDNetMeth
         assert float(method.training_loss(dropped)["reconstruction"]) > base
 
 
+def test_an_absent_modality_is_reconstructed_over_its_complete_steps(method: MITRDNetMethod) -> None:
+    method.eval()
+    batch = make_batch(rate=0.0)
+    for m in LENGTHS:
+        batch[f"{m}_keep"] = batch[f"{m}_valid"].clone()
+    batch["text_keep"][:, 0] = False
+    # Audio absent from sample 0, as a protocol leaves it: no positions, zero features, complete view kept.
+    batch["audio_valid_full"] = batch["audio_valid"].clone()
+    batch["audio_valid"][0] = batch["audio_keep"][0] = False
+    batch["audio"][0] = 0.0
+    batch["available"][0, 1] = False
+    with torch.no_grad():
+        base = float(method.training_loss(batch)["reconstruction"])
+        assert base > 0.0
+        changed = dict(batch, audio_full=batch["audio_full"].clone())
+        changed["audio_full"][0, 0] += 5.0  # a step of the absent stream: a reconstruction target
+        assert float(method.training_loss(changed)["reconstruction"]) > base
+
+
 # ------------------------------------------------------------------ shapes, heads, what forward sees
 def test_forward_shapes_regression_and_classification() -> None:
     batch = missing_only(make_batch())

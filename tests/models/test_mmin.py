@@ -50,7 +50,8 @@ def tiny_dims(task: str = "regression") -> SimpleNamespace:
 def tiny_batch(
     available: torch.Tensor, *, train: bool = True, classes: int | None = None, seed: int = 0
 ) -> dict:
-    """A batch after the ``conditions`` policy: absent modalities zeroed, complete view kept for training."""
+    """A batch after the ``conditions`` policy: an absent modality has no positions (zero features, no valid
+    step); training batches also carry the complete view and its padding masks."""
     gen = torch.Generator().manual_seed(seed)
     size = available.shape[0]
     batch: dict = {"available": available, "index": torch.arange(size)}
@@ -59,9 +60,9 @@ def tiny_batch(
         valid = torch.arange(length) < lengths[:, None]
         full = torch.randn(size, length, dim, generator=gen) * valid[..., None]
         keep = valid & available[:, j : j + 1]
-        batch[m], batch[f"{m}_valid"], batch[f"{m}_keep"] = full * keep[..., None], valid, keep
+        batch[m], batch[f"{m}_valid"], batch[f"{m}_keep"] = full * keep[..., None], keep, keep
         if train:
-            batch[f"{m}_full"] = full
+            batch[f"{m}_full"], batch[f"{m}_valid_full"] = full, valid
     if classes:
         batch["label"] = torch.randint(0, classes, (size,), generator=gen)
     else:
@@ -199,7 +200,8 @@ def test_reverse_view_is_what_is_missing() -> None:
         assert torch.equal(getattr(comp, m), getattr(rev, m))
     assert torch.equal(comp.text_gate, rev.text_gate)
     # under frame drops it keeps the dropped frames, where ``modality`` gives all-zero sequences
-    batch["audio_keep"] = batch["audio_valid"].clone()
+    batch["audio_valid"] = batch["audio_valid_full"]
+    batch["audio_keep"] = batch["audio_valid_full"].clone()
     batch["audio_keep"][:, 0] = False
     batch["available"] = torch.ones_like(CONDITIONS)
     assert torch.count_nonzero(reverse_inputs(batch, "modality").audio) == 0

@@ -14,7 +14,14 @@ from msabench.datamodules.batch import complete_view
 from msabench.errors import ConfigError
 from msabench.models.umdf.losses import prediction_distillation, representation_distillation
 from msabench.models.umdf.module import UMDFMethod
-from msabench.models.umdf.network import MaskedAttention, resample_onto, window_any, window_mean
+from msabench.models.umdf.network import (
+    ANCHORS,
+    DFIM,
+    MaskedAttention,
+    resample_onto,
+    window_any,
+    window_mean,
+)
 from msabench.protocols.settings import Setting
 
 LENGTHS = {"text": 6, "audio": 9, "vision": 11}
@@ -194,6 +201,26 @@ def test_resample_onto_hand_cases() -> None:
     )
 
 
+@pytest.mark.parametrize("pooling", ["mean", "mean_last"])
+def test_a_sample_without_its_anchor_takes_the_next_present_timeline(pooling: str) -> None:
+    torch.manual_seed(0)
+    dfim = DFIM(4, "text", pooling)
+    ys = [torch.randn(3, n, 4) for n in (5, 7, 6)]
+    valids = [torch.arange(n) < torch.tensor([[4], [5], [3]]) for n in (5, 7, 6)]
+    valids[0] = valids[0].clone()
+    valids[0][1] = False  # text absent from sample 1: no positions
+    joint = dfim(ys, valids)
+    assert torch.count_nonzero(joint[1]) > 0  # built from audio and vision, not empty
+    # Sample 1 is pooled as if audio were the anchor (the absent text contributes zeros either way).
+    dfim.anchor = ANCHORS.index("audio")
+    one = [y[1:2] for y in ys], [v[1:2] for v in valids]
+    torch.testing.assert_close(joint[1:2], dfim(*one))
+    # The samples that have their text are pooled exactly as in a batch where every sample has it.
+    dfim.anchor = ANCHORS.index("text")
+    rest = [y[[0, 2]] for y in ys], [v[[0, 2]] for v in valids]
+    torch.testing.assert_close(joint[[0, 2]], dfim(*rest))
+
+
 def test_window_mean_averages_valid_steps_only() -> None:
     x = torch.tensor([[[1.0], [3.0], [0.0], [5.0], [7.0]]])
     valid = torch.tensor([[True, True, True, True, False]])
@@ -226,8 +253,12 @@ def test_output_shapes(pooling: str, width: int, summary: str) -> None:
 def test_wholly_missing_modality_and_empty_sequence_stay_finite(attend_dropped: str) -> None:
     method = make_method(f"model.attend_dropped={attend_dropped}", "model.max_len=4")
     batch = make_batch()
+    # Audio absent from every sample, as a protocol leaves it: no positions, the complete mask kept aside.
     batch["audio"] = torch.zeros_like(batch["audio"])
     batch["audio_keep"] = torch.zeros_like(batch["audio_keep"])
+    batch["audio_valid_full"], batch["audio_valid"] = batch["audio_valid"], batch["audio_keep"]
+    batch["available"] = batch["available"].clone()
+    batch["available"][:, 1] = False
     batch["vision_valid"] = batch["vision_valid"].clone()
     batch["vision_valid"][0] = False  # a sample with no vision step at all
     batch["vision_keep"] = batch["vision_keep"] & batch["vision_valid"]
