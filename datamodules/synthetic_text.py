@@ -37,6 +37,7 @@ gives every hidden dimension its own scale (log-uniform in [0.3, 1]) and offset,
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -116,12 +117,12 @@ def encoder_weights(seed: Sequence[int], hidden: int) -> dict[str, np.ndarray]:
     # the all-ones vector; its other columns are then orthogonal to it).
     seedling = rng.standard_normal((hidden, hidden))
     seedling[:, 0] = 1.0
-    basis = np.linalg.qr(seedling)[0][:, 1:]  # (hidden, latent)
+    basis = np.linalg.qr(seedling)[0][:, 1:].astype(np.float32)  # (hidden, latent)
     word = np.arange(_WORD_START, latent)
     head_dim = hidden // HEADS
 
     def to_hidden(z: np.ndarray) -> np.ndarray:  # rows in latent coordinates -> rows in hidden units
-        return z @ basis.T
+        return z.astype(np.float32) @ basis.T
 
     # Embeddings.
     vocab = np.zeros((VOCAB_SIZE, latent))
@@ -195,19 +196,19 @@ def encoder_weights(seed: Sequence[int], hidden: int) -> dict[str, np.ndarray]:
         else:
             gamma, beta = np.ones(hidden), np.zeros(hidden)
         weights |= {
-            prefix + "attention.self.query.weight": query @ basis.T,
+            prefix + "attention.self.query.weight": to_hidden(query),
             prefix + "attention.self.query.bias": query_bias,
-            prefix + "attention.self.key.weight": key @ basis.T,
+            prefix + "attention.self.key.weight": to_hidden(key),
             prefix + "attention.self.key.bias": np.zeros(hidden),
-            prefix + "attention.self.value.weight": value @ basis.T,
+            prefix + "attention.self.value.weight": to_hidden(value),
             prefix + "attention.self.value.bias": np.zeros(hidden),
-            prefix + "attention.output.dense.weight": basis @ out,
+            prefix + "attention.output.dense.weight": basis @ out.astype(np.float32),
             prefix + "attention.output.dense.bias": np.zeros(hidden),
             prefix + "attention.output.LayerNorm.weight": np.ones(hidden),
             prefix + "attention.output.LayerNorm.bias": np.zeros(hidden),
-            prefix + "intermediate.dense.weight": up @ basis.T,
+            prefix + "intermediate.dense.weight": to_hidden(up),
             prefix + "intermediate.dense.bias": np.zeros(INTERMEDIATE),
-            prefix + "output.dense.weight": basis @ down,
+            prefix + "output.dense.weight": basis @ down.astype(np.float32),
             prefix + "output.dense.bias": np.zeros(hidden),
             prefix + "output.LayerNorm.weight": gamma,
             prefix + "output.LayerNorm.bias": beta,
@@ -248,14 +249,21 @@ def build_encoder(seed: Sequence[int], hidden: int) -> BertModel:
     import torch
     from transformers import BertConfig, BertModel
 
+    weights = _weights(tuple(seed), hidden)
     config = BertConfig(**encoder_config(hidden))
     # Building a model draws its default initialisation from torch's global generator; keep the caller's
     # random state as it was (the weights are replaced right after).
     with torch.random.fork_rng(devices=[]):
         model = BertModel(config)
-    state = {name: torch.from_numpy(value) for name, value in encoder_weights(seed, hidden).items()}
-    model.load_state_dict(state, strict=True)
+    model.load_state_dict({name: torch.from_numpy(value) for name, value in weights.items()}, strict=True)
     return model.eval()
+
+
+@functools.lru_cache(maxsize=2)
+def _weights(seed: tuple[int, ...], hidden: int) -> dict[str, np.ndarray]:
+    # Tests and a run's cache check build the same encoder several times; load_state_dict copies, so the
+    # cached arrays are never written to.
+    return encoder_weights(seed, hidden)
 
 
 def save_encoder(model: BertModel, directory: str | Path, *, replace: bool = True) -> Path:
