@@ -159,9 +159,12 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from msabench.datamodules import export_synthetic
+    from msabench.datamodules.synthetic import encoder_dir
 
     path = export_synthetic(args.name, args.out, seed=args.seed)
     print(f"wrote {path}")
+    if encoder_dir(path).is_dir():
+        print(f"text encoder: {encoder_dir(path)} (the text was made by it; --bert-path DIR reads it)")
     return 0
 
 
