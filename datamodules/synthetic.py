@@ -36,23 +36,31 @@ Generative model, per sample (one seeded generator, vectorised over samples and 
    jitter: 5 text tokens per second, audio and vision at 10 % of their padded length per second (a median
    utterance fills 40 %; about 4 % reach the padded length), so lengths vary and correlate across modalities.
 5. **Evidence, sparse in time.** A valid step carries evidence with a probability that gives a median
-   utterance about 6 text tokens ([CLS] and [SEP] never), 4.5 audio frames and 6 vision frames. An evidence
-   step carries the shared latent (probability 0.8 text, 0.8 audio, 0.7 vision), the private one (0.6) and the
-   complementary one (0.5, text and vision only), at least one of them, each along a fixed random unit
-   direction with amplitude 10 (text) or 11 (audio, vision) times (1 + 0.25 e). All other steps carry none, so
-   dropping steps removes evidence gradually: performance degrades smoothly with a protocol's rate, and a
-   shared latent lost in one modality can be recovered from another where private and complementary ones
-   cannot.
-6. **Background.** Every valid step has i.i.d. noise (per-dimension standard deviation 0.25 for text, 1 for
-   audio and vision) and a per-utterance nuisance vector (0.02, constant in time). Text steps add a word
-   vector (a token drawn from a 28000-word rank-24 vocabulary, scale 0.5) and rank-16 contextual noise (0.5);
-   [CLS] and [SEP] have fixed vectors.
-7. **Heterogeneity.** Each feature dimension is scaled, log-uniformly in [0.3, 1] (text), [0.01, 100] (audio,
-   as COVAREP mixes features four decades apart) or [0.2, 5] (vision), and shifted. Padding is exactly 0 in
-   every modality. About 0.3 % of valid audio frames hold one -inf value, as real COVAREP features have.
-8. **Text ids.** ``text_bert`` holds [CLS] = 101, the tokens, [SEP] = 102, then 0-padding, with the attention
-   mask and zero segment ids. Evidence tokens take ids 1000-1191 (their first message and a 6-bit quantisation
-   of its value), other tokens ids 2000-29999, so a fine-tuned text encoder can learn from the ids alone.
+   utterance about 8 text tokens (6 for IEMOCAP-like text; [CLS] and [SEP] never), 4.5 audio frames and 6
+   vision frames. An audio or vision evidence step carries the shared latent (probability 0.8 audio, 0.7
+   vision), the private one (0.6) and the complementary one (0.5, vision only), at least one of them, each
+   along a fixed random unit direction with amplitude 11 times (1 + 0.25 e). An evidence token is one id, so
+   it carries exactly one message, drawn with the odds 0.8 : 0.6 : 0.5 (shared, private, complementary), its
+   value 10 (1 + 0.25 e) times the latent. All other steps carry none, so dropping steps removes evidence
+   gradually: performance degrades smoothly with a protocol's rate, and a shared latent lost in one modality
+   can be recovered from another where private and complementary ones cannot.
+6. **Background.** Every valid audio and vision frame has i.i.d. noise (per-dimension standard deviation 1)
+   and a per-utterance nuisance vector (0.02, constant in time). Text made without ids (IEMOCAP-like) is built
+   the same way per token (noise 0.25), plus a word vector (a token drawn from a 28000-word rank-24
+   vocabulary, scale 0.5), rank-16 contextual noise (0.5) and fixed [CLS]/[SEP] vectors.
+7. **Heterogeneity.** Each feature dimension is scaled, log-uniformly in [0.3, 1] (text, by the encoder's
+   last LayerNorm), [0.01, 100] (audio, as COVAREP mixes features four decades apart) or [0.2, 5] (vision),
+   and shifted. Padding is exactly 0 in every modality. About 0.3 % of valid audio frames hold one -inf
+   value, as real COVAREP features have.
+8. **Text from token ids, contextual.** ``text_bert`` holds [CLS] = 101, the tokens, [SEP] = 102, then
+   0-padding, with the attention mask and zero segment ids. Evidence tokens take ids 1000-1191 (1000 + 64 *
+   message + a 6-bit quantisation of its value, round(16 tanh(value / 15)) + 32), ordinary words uniform ids
+   2000-4095. The stored ``text`` is the last hidden layer of a small BERT on the complete ids (float32,
+   padding 0): the variant's text encoder, whose weights follow from (generator version, data seed, variant)
+   (:mod:`msabench.datamodules.synthetic_text`). Like real BERT features, every token's vector, [CLS] and
+   [SEP] included, also carries the other tokens' evidence, so a dropped word is gone only when the sentence
+   is re-encoded with ``[UNK]`` in its place. The encoder is written beside the pickle
+   (:func:`encoder_dir`), in the cache and by :func:`export_synthetic`.
 
 Calibration on ``synthetic`` (data seed 0, test split, Has0 Acc-2; chance = 0.526, the share of labels >= 0).
 A ridge-regression proxy on lf_dnn-style pooled features (text summed over tokens / sqrt(length), audio and

@@ -1,15 +1,16 @@
-"""The synthetic datasets' text encoder: a small BERT whose weights are set by design from a seed, never trained.
+"""The synthetic datasets' text encoder: a small BERT whose weights are set by design from a seed, untrained.
 
 Real MMSA ``text`` is BERT's last layer on the complete sentence, so every token's vector also encodes its
-neighbours. The synthetic text is made the same way: token ids carry the evidence, and the stored features are
-this encoder's last hidden layer on the complete ids. The encoder ships with each synthetic dataset (a Hugging
-Face directory, ``config.json`` + ``model.safetensors``), so a missing view can be re-encoded from its
-``[UNK]``-substituted ids with the very encoder the features came from.
+neighbours. The synthetic text is made the same way: the token ids carry the evidence, and the stored features
+are this encoder's last hidden layer on the complete ids. The encoder ships with each synthetic dataset (a
+Hugging Face directory, ``config.json`` + ``model.safetensors``, 37 MB), so a missing view can be re-encoded
+from its ``[UNK]``-substituted ids by the very encoder the features came from.
 
-Vocabulary (4096 ids; real BERT's where they matter): ``[PAD]`` 0, ``[UNK]`` 100, ``[CLS]`` 101, ``[SEP]`` 102;
-evidence tokens ``1000 + 64 * message + level`` (message 0 shared, 1 private, 2 complementary; ``level`` a 6-bit
-quantisation of the value, 32 = 0); ordinary words 2000-4095; the other ids are unused, like BERT's
-``[unused*]``.
+Vocabulary (4096 ids; real BERT's where they matter): ``[PAD]`` 0, ``[UNK]`` 100, ``[CLS]`` 101, ``[SEP]``
+102; evidence tokens ``1000 + 64 * message + level`` (message 0 shared, 1 private, 2 complementary; ``level``
+a 6-bit quantisation of the value, 32 = 0); ordinary words 2000-4095; the other ids are unused, like BERT's
+``[unused*]``. Two layers, twelve heads, hidden size 768 (the variant's text size), feed-forward size 256,
+dropout 0.
 
 Design, in a latent basis: every weight is written in coordinates ``z`` of the 767-dimensional subspace
 orthogonal to the all-ones vector and rotated into the 768 hidden dimensions by a seeded orthonormal basis, so
@@ -21,18 +22,18 @@ designed channels survive it. Channels of ``z``:
   nothing about the label.
 - *salience* (1), *[CLS]* (1), *[SEP]* (1): indicators; *position* (32): sinusoids of the position.
 - *context* (3 x 3): written by attention only (below).
-- *word* (the other 721): every id's own random vector (standard normal), plus what the "noise" heads and the
-  feed-forward blocks write: word identity, and a nonlinear mix of the neighbours' words.
+- *word* (the other 721): every id's own random vector, plus what the "noise" heads and the feed-forward
+  blocks write: word identity, and a nonlinear mix of the neighbours' words.
 
 Layer 1 attention: head 0 attends uniformly to the sentence (zero queries and keys) and head 1 mostly to its
-evidence tokens (a constant query against the salience channel); both carry the message channels into their own
-context channels. Layer 2: head 0 attends to the neighbourhood of each position (queries and keys on the
-position channels) and carries the messages into a third context channel. The remaining heads have random
+evidence tokens (a constant query against the salience channel); both carry the message channels into their
+own context channels. Layer 2: head 0 attends to the neighbourhood of each position (queries and keys on the
+position channels) and carries the messages into a third context channel. The other heads have random
 queries, keys and values on the word channels and write into them. Feed-forward blocks are small random GELU
 maps into the word channels. So every token, [CLS] and [SEP] included, carries the sentence's evidence in its
 context channels: a dropped token's value stays in its neighbours' stored vectors, as in real BERT features,
-and disappears only when the sentence is re-encoded with the token replaced by ``[UNK]``. The last LayerNorm
-gives every hidden dimension its own scale (log-uniform in [0.3, 1]) and offset, as real features have.
+and leaves them only when the sentence is re-encoded with ``[UNK]`` in its place. The last LayerNorm gives
+every hidden dimension its own scale (log-uniform in [0.3, 1]) and offset, as real features have.
 """
 
 from __future__ import annotations
@@ -145,10 +146,9 @@ def encoder_weights(seed: Sequence[int], hidden: int) -> dict[str, np.ndarray]:
         "embeddings.LayerNorm.weight": np.ones(hidden),
         "embeddings.LayerNorm.bias": np.zeros(hidden),
     }
-    # The local head's logit for two tokens d apart is about LOCAL_LOGIT * mean_f cos(w_f d): LOCAL_LOGIT at
-    # d = 0, falling to half within about four positions and near 0 beyond ten.
-    # LayerNorm divides a token by its norm over sqrt(hidden): the typical (ordinary word's) norm sets how big a
-    # channel is after it.
+    # LayerNorm divides a token by its norm over sqrt(hidden), so a typical token's norm sets how big a
+    # channel is after it. The local head's logit for two tokens d apart is then about
+    # LOCAL_LOGIT * mean_f cos(w_f d): LOCAL_LOGIT at d = 0, half of it within about four positions.
     ordinary = np.sqrt(WORD_SCALE**2 * len(word) + POSITION_SCALE**2 * POSITION_FREQUENCIES)
     evident = np.sqrt(ordinary**2 + SALIENCE**2 + (0.5 * EVIDENCE_GAIN) ** 2)
     position_size = POSITION_SCALE * np.sqrt(hidden) / ordinary

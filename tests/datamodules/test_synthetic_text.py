@@ -192,6 +192,42 @@ def test_stored_boundaries_leak_the_dropped_words_and_re_encoding_closes_the_lea
     assert acc["boundary reencoded r=1.0"] < acc["chance"] + 0.05, acc
 
 
+def multimodal_probe(n_scale, rates=(0.0, 0.2, 0.4, 0.6, 0.8, 0.9)):
+    """Ridge probes on lf_dnn-style pooled features of the loaded data (text summed / sqrt(length), audio and
+    vision averaged over the padded length), trained and tested at the same intra rate."""
+    dm = build_datamodule("synthetic", train_policy=None, validation=[], test=[], seed=0, n_scale=n_scale)
+    dm.setup()
+    model = synthetic_encoder("synthetic", 0)
+    splits = {s: dm.dataset(s).columns for s in ("train", "test")}
+    out = {}
+    for rate in rates:
+        feats = {}
+        for s, columns in splits.items():
+            rng = np.random.default_rng([int(100 * rate), s == "test"])
+            split = {"text": columns["text"], "text_bert": columns["text_ids"]}
+            feats[s] = dict(
+                zip(
+                    ("text stored", "text reencoded"),
+                    text_views(model, split, rate, seed=int(s == "test")),
+                    strict=True,
+                )
+            )
+            feats[s] = {k: pooled(v, columns["text_valid"]) for k, v in feats[s].items()}
+            for m in ("audio", "vision"):
+                keep = columns[f"{m}_valid"] & (rng.random(columns[f"{m}_valid"].shape) >= rate)
+                feats[s][m] = (columns[m] * keep[..., None]).mean(1).astype(np.float64)
+        sets = {"all (text re-encoded)": ("text reencoded", "audio", "vision")}
+        sets["all (text stored)"] = ("text stored", "audio", "vision")
+        if rate == 0:
+            sets |= {"text": ("text stored",), "audio": ("audio",), "vision": ("vision",)}
+        for name, keys in sets.items():
+            x = {s: np.concatenate([feats[s][k] for k in keys], axis=1) for s in splits}
+            out[f"{name} r={rate}"] = ridge_has0(
+                x["train"], splits["train"]["label"], x["test"], splits["test"]["label"]
+            )
+    return out
+
+
 if __name__ == "__main__":
-    for key, value in probe(1.0).items():
-        print(f"{key:<28} {value:.3f}")
+    for key, value in {**probe(1.0), **multimodal_probe(1.0)}.items():
+        print(f"{key:<36} {value:.3f}")
