@@ -240,7 +240,6 @@ def encoder_config(hidden: int) -> dict[str, object]:
         "unk_token_id": UNK_TOKEN_ID,
         "cls_token_id": CLS_TOKEN_ID,
         "sep_token_id": SEP_TOKEN_ID,
-        "torch_dtype": "float32",
     }
 
 
@@ -284,7 +283,8 @@ def save_encoder(model: BertModel, directory: str | Path, *, replace: bool = Tru
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
     try:
-        config = model.config.to_dict()
+        # Our own keys, not the live config's: the file does not change with the transformers version.
+        config = encoder_config(model.config.hidden_size)
         (staging / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
         state = {name: tensor.contiguous() for name, tensor in sorted(model.state_dict().items())}
         save_file(state, staging / WEIGHTS_FILE, metadata={"format": "pt"})
