@@ -67,10 +67,10 @@ Calibration on ``synthetic`` (data seed 0, test split, Has0 Acc-2; chance = 0.52
 lf_dnn-style pooled features (text summed over tokens / sqrt(length), audio and vision averaged over the
 padded length) reaches 0.719 from text alone, 0.711 audio, 0.711 vision and 0.784 with all three. Under intra
 drop at rate r (same r in training and test; dropped words re-encoded as ``[UNK]``) it gives 0.784 / 0.776 /
-0.748 / 0.726 / 0.662 / 0.630 at r = 0 / 0.2 / 0.4 / 0.6 / 0.8 / 0.9. On the stored text instead (dropped tokens
-zeroed, kept ones still encoding them) it stays at 0.748-0.789 over the same rates: the leak that re-encoding
-closes. From text alone at r = 1 (only [CLS] and [SEP] kept), the stored [CLS]/[SEP] vectors reach 0.720 and
-the re-encoded ones 0.456.
+0.748 / 0.726 / 0.662 / 0.630 at r = 0 / 0.2 / 0.4 / 0.6 / 0.8 / 0.9. On the stored text instead (dropped
+tokens zeroed, kept ones still encoding them) it stays at 0.748-0.789 over the same rates: the leak that
+re-encoding closes. From text alone at r = 1 (only [CLS] and [SEP] kept), the stored [CLS]/[SEP] vectors
+reach 0.720 and the re-encoded ones 0.456.
 """
 
 from __future__ import annotations
