@@ -12,15 +12,26 @@ import time
 from pathlib import Path
 
 from msabench.datamodules import build_datamodule
-from msabench.datamodules.synthetic import SYNTHETIC_DATASETS, generate, write_pickle
+from msabench.datamodules.synthetic import (
+    SYNTHETIC_DATASETS,
+    encoder_dir,
+    generate,
+    get_recipe,
+    synthetic_encoder,
+    write_pickle,
+)
+from msabench.datamodules.synthetic_text import save_encoder
 
 
 def bench(name: str, n_scale: float, batch_size: int, cache_dir: Path) -> dict[str, float]:
     """Seconds to generate, write, load and iterate once over the training split of one variant."""
     start = time.perf_counter()
-    data = generate(name, seed=0, n_scale=n_scale)
+    encoder = synthetic_encoder(name) if get_recipe(name).text_ids else None
+    data = generate(name, seed=0, n_scale=n_scale, encoder=encoder)
     generated = time.perf_counter()
     path = write_pickle(data, cache_dir / f"{name}.pkl")
+    if encoder is not None:
+        save_encoder(encoder, encoder_dir(path))
     del data
     written = time.perf_counter()
     dm = build_datamodule(

@@ -210,6 +210,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from msabench.datamodules import export_synthetic
     from msabench.errors import ConfigError
     from msabench.results import check_writable_dir
+    from msabench.datamodules.synthetic import encoder_dir
 
     if not 0 <= args.seed <= 2**32 - 1:
         raise ConfigError(f"--seed must be from {SEED_RANGE}, not {args.seed}")
@@ -217,6 +218,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
     check_writable_dir(out if out.is_dir() else out.parent, "--out")
     path = export_synthetic(args.name, out, seed=args.seed)
     print(f"wrote {path}")
+    if encoder_dir(path).is_dir():
+        print(f"text encoder: {encoder_dir(path)} (the text was made by it; --bert-path DIR reads it)")
     return 0
 
 

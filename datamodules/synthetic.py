@@ -36,57 +36,73 @@ Generative model, per sample (one seeded generator, vectorised over samples and 
    jitter: 5 text tokens per second, audio and vision at 10 % of their padded length per second (a median
    utterance fills 40 %; about 4 % reach the padded length), so lengths vary and correlate across modalities.
 5. **Evidence, sparse in time.** A valid step carries evidence with a probability that gives a median
-   utterance about 6 text tokens ([CLS] and [SEP] never), 4.5 audio frames and 6 vision frames. An evidence
-   step carries the shared latent (probability 0.8 text, 0.8 audio, 0.7 vision), the private one (0.6) and the
-   complementary one (0.5, text and vision only), at least one of them, each along a fixed random unit
-   direction with amplitude 10 (text) or 11 (audio, vision) times (1 + 0.25 e). All other steps carry none, so
-   dropping steps removes evidence gradually: performance degrades smoothly with a protocol's rate, and a
-   shared latent lost in one modality can be recovered from another where private and complementary ones
-   cannot.
-6. **Background.** Every valid step has i.i.d. noise (per-dimension standard deviation 0.25 for text, 1 for
-   audio and vision) and a per-utterance nuisance vector (0.02, constant in time). Text steps add a word
-   vector (a token drawn from a 28000-word rank-24 vocabulary, scale 0.5) and rank-16 contextual noise (0.5);
-   [CLS] and [SEP] have fixed vectors.
-7. **Heterogeneity.** Each feature dimension is scaled, log-uniformly in [0.3, 1] (text), [0.01, 100] (audio,
-   as COVAREP mixes features four decades apart) or [0.2, 5] (vision), and shifted. Padding is exactly 0 in
-   every modality. About 0.3 % of valid audio frames hold one -inf value, as real COVAREP features have.
-8. **Text ids.** ``text_bert`` holds [CLS] = 101, the tokens, [SEP] = 102, then 0-padding, with the attention
-   mask and zero segment ids. Evidence tokens take ids 1000-1191 (their first message and a 6-bit quantisation
-   of its value), other tokens ids 2000-29999, so a fine-tuned text encoder can learn from the ids alone.
+   utterance about 8 text tokens (6 for IEMOCAP-like text; [CLS] and [SEP] never), 4.5 audio frames and 6
+   vision frames. An audio or vision evidence step carries the shared latent (probability 0.8 audio, 0.7
+   vision), the private one (0.6) and the complementary one (0.5, vision only), at least one of them, each
+   along a fixed random unit direction with amplitude 11 times (1 + 0.25 e). An evidence token is one id, so
+   it carries exactly one message, drawn with the odds 0.8 : 0.6 : 0.5 (shared, private, complementary), its
+   value 10 (1 + 0.25 e) times the latent. All other steps carry none, so dropping steps removes evidence
+   gradually: performance degrades smoothly with a protocol's rate, and a shared latent lost in one modality
+   can be recovered from another where private and complementary ones cannot.
+6. **Background.** Every valid audio and vision frame has i.i.d. noise (per-dimension standard deviation 1)
+   and a per-utterance nuisance vector (0.02, constant in time). Text made without ids (IEMOCAP-like) is built
+   the same way per token (noise 0.25), plus a word vector (a token drawn from a 28000-word rank-24
+   vocabulary, scale 0.5), rank-16 contextual noise (0.5) and fixed [CLS]/[SEP] vectors.
+7. **Heterogeneity.** Each feature dimension is scaled, log-uniformly in [0.3, 1] (text, by the encoder's
+   last LayerNorm), [0.01, 100] (audio, as COVAREP mixes features four decades apart) or [0.2, 5] (vision),
+   and shifted. Padding is exactly 0 in every modality. About 0.3 % of valid audio frames hold one -inf
+   value, as real COVAREP features have.
+8. **Text from token ids, contextual.** ``text_bert`` holds [CLS] = 101, the tokens, [SEP] = 102, then
+   0-padding, with the attention mask and zero segment ids. Evidence tokens take ids 1000-1191 (1000 + 64 *
+   message + a 6-bit quantisation of its value, round(16 tanh(value / 15)) + 32), ordinary words uniform ids
+   2000-4095. The stored ``text`` is the last hidden layer of a small BERT on the complete ids (float32,
+   padding 0): the variant's text encoder, whose weights follow from (generator version, data seed, variant)
+   (:mod:`msabench.datamodules.synthetic_text`). Like real BERT features, every token's vector, [CLS] and
+   [SEP] included, also carries the other tokens' evidence, so a dropped word is gone only when the sentence
+   is re-encoded with ``[UNK]`` in its place. The encoder is written beside the pickle
+   (:func:`encoder_dir`), in the cache and by :func:`export_synthetic`.
 
-Calibration on ``synthetic`` (data seed 0, test split, Has0 Acc-2; chance = 0.526, the share of labels >= 0).
-A ridge-regression proxy on lf_dnn-style pooled features (text summed over tokens / sqrt(length), audio and
-vision averaged over the padded length) reaches 0.765 from text alone, 0.719 audio, 0.710 vision and 0.810
-with all three. Under intra drop at rate r (same r in training and test) it gives 0.810 / 0.799 / 0.787 /
-0.771 / 0.713 / 0.673 at r = 0 / 0.2 / 0.4 / 0.6 / 0.8 / 0.9, and 0.637 at r = 0.9 when trained on complete
-data. ``lf_dnn`` (MMSA's MOSI hyperparameters with its MOSEI weight decay, see ``models/lf_dnn/README.md``;
-``matched``, seed 1111, measured) reaches 0.735 at r = 0 and 0.729 / 0.687 / 0.614 at r = 0.3 / 0.6 / 0.9,
-almost all of it from audio and vision: its LSTM reads the final state after the zero padding and learns
-nothing from text (0.465 with text alone). DERL, whose encoders see every valid token, reaches 0.776 at r = 0
-and 0.783 on text alone, so the text evidence is there for a model that can read it.
+Calibration on ``synthetic`` (data seed 0, test split, Has0 Acc-2; chance = 0.522, the share of labels >= 0;
+``python tests/datamodules/test_synthetic_text.py`` prints the probe numbers). A ridge-regression proxy on
+lf_dnn-style pooled features (text summed over tokens / sqrt(length), audio and vision averaged over the
+padded length) reaches 0.719 from text alone, 0.711 audio, 0.711 vision and 0.784 with all three. Under intra
+drop at rate r (same r in training and test; dropped words re-encoded as ``[UNK]``) it gives 0.784 / 0.776 /
+0.748 / 0.726 / 0.662 / 0.630 at r = 0 / 0.2 / 0.4 / 0.6 / 0.8 / 0.9. On the stored text instead (dropped
+tokens zeroed, kept ones still encoding them) it stays at 0.748-0.789 over the same rates: the leak that
+re-encoding closes. From text alone at r = 1 (only [CLS] and [SEP] kept), the stored [CLS]/[SEP] vectors
+reach 0.720 and the re-encoded ones 0.456. ``lf_dnn`` (``matched``, seed 1111, measured on the stored view)
+reaches 0.749 at r = 0 and 0.726 at r = 0.9: trained at r = 0.9 it learns the dropped words from the kept
+tokens, the leak again, so its r = 0.9 number is meaningful only with the text re-encoded.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 import tempfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
+from msabench.datamodules import synthetic_text
 from msabench.datamodules.base import LoadedData, MetricFamily, MSADataModule, TrainingPolicy, cache_root
+from msabench.datamodules.batch import CLS_TOKEN_ID, SEP_TOKEN_ID
 from msabench.datamodules.mmsa import load_mmsa
 from msabench.errors import ConfigError, DatasetNotFoundError, UnknownNameError
 
+if TYPE_CHECKING:
+    from transformers import BertModel
+
 # Bump when the generator's output changes, so cached pickles of older versions are never reused.
-GENERATOR_VERSION: Final[int] = 2
+GENERATOR_VERSION: Final[int] = 3
 PICKLE_PROTOCOL: Final[int] = 4
-CLS_ID: Final[int] = 101
-SEP_ID: Final[int] = 102
+CLS_ID: Final[int] = CLS_TOKEN_ID
+SEP_ID: Final[int] = SEP_TOKEN_ID
 MODALITIES: Final[tuple[str, str, str]] = ("text", "audio", "vision")
 
 
@@ -153,7 +169,7 @@ def _recipe(
         dim=dims[0],
         rate=5.0,
         min_length=6,
-        events=6.0,
+        events=8.0 if family != "iemocap" else 6.0,
         messages=(0.8, 0.6, 0.5),
         gain=10.0,
         noise=0.25,
@@ -208,18 +224,22 @@ SCORE_WEIGHTS: Final[dict[str, float]] = {
     "interaction": 0.5,
 }
 EMOTIONS: Final[tuple[str, ...]] = ("happy", "angry", "sad", "neutral")
-VOCAB_SIZE: Final[int] = 28000
+VOCAB_SIZE: Final[int] = 28000  # words of the text made without token ids (IEMOCAP-like)
 WORD_RANK: Final[int] = 24
 NOISE_RANK: Final[int] = 16
 
 
-def generate(name: str, seed: int = 0, n_scale: float = 1.0) -> dict[str, Any]:
+def generate(
+    name: str, seed: int = 0, n_scale: float = 1.0, *, encoder: BertModel | None = None
+) -> dict[str, Any]:
     """Generate a synthetic variant as an MMSA-layout dict (``train``/``valid``/``test`` + ``config``).
 
     Args:
         name: one of :data:`SYNTHETIC_DATASETS`.
         seed: the data seed (the same seed gives byte-identical pickles).
         n_scale: multiplies the sample counts (at least 2 per split).
+        encoder: the variant's text encoder (:func:`synthetic_encoder` of the same name and seed), when the
+            caller already built it; built here otherwise.
 
     Raises:
         UnknownNameError: not a synthetic variant.
@@ -251,17 +271,15 @@ def generate(name: str, seed: int = 0, n_scale: float = 1.0) -> dict[str, Any]:
     split: dict[str, Any] = {}
     for modality, m_recipe in zip(MODALITIES, recipe.modalities, strict=True):
         messages = [latent["shared"], latent[modality], latent.get(f"c_{modality}", np.zeros((n, k)))]
-        features, lengths, ids = _modality(
-            world, rng, m_recipe, duration, messages, modality, recipe.text_ids
-        )
+        if modality == "text" and recipe.text_ids:
+            split["text_bert"] = _token_ids(rng, m_recipe, duration, messages)
+            if encoder is None:
+                encoder = synthetic_encoder(name, seed)
+            split["text"] = synthetic_text.encode(encoder, split["text_bert"])
+            continue
+        features, lengths = _modality(world, rng, m_recipe, duration, messages, modality)
         split[modality] = features
-        if modality == "text":
-            if ids is not None:
-                split["text_bert"] = ids
-            else:
-                split["text_lengths"] = lengths
-        else:
-            split[f"{modality}_lengths"] = lengths
+        split["text_lengths" if modality == "text" else f"{modality}_lengths"] = lengths
     split.update(_labels(rng, recipe.metric_family, score, latent))
     stems = np.char.mod(f"synth{seed}_%05d", np.arange(n))
     split["id"] = np.char.add(stems, "$_$0").astype(object)
@@ -282,6 +300,66 @@ def generate(name: str, seed: int = 0, n_scale: float = 1.0) -> dict[str, Any]:
     return out
 
 
+def _evidence(
+    rng: np.random.Generator,
+    recipe: ModalityRecipe,
+    duration: np.ndarray,
+    messages: list[np.ndarray],
+    *,
+    boundaries: bool,
+    one_message: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Valid lengths, padding mask, evidence steps and their message coefficients.
+
+    Returns:
+        lengths (n,), valid (n, length), evidence (n, length) and coef (n, length, 3, k): the value of each
+        message an evidence step carries (0 for the messages it does not carry).
+    """
+    n = len(duration)
+    length = recipe.length
+    jitter = np.exp(0.1 * rng.standard_normal(n))
+    lengths = np.clip(np.rint(duration * jitter * recipe.rate), recipe.min_length, length).astype(np.int64)
+    valid = np.arange(length) < lengths[:, None]
+    carrier = valid.copy()
+    if boundaries:  # [CLS] and [SEP] carry no evidence
+        carrier[:, 0] = False
+        carrier[np.arange(n), lengths - 1] = False
+    evidence_prob = min(1.0, recipe.events / (MEDIAN_DURATION * recipe.rate))
+    evidence = carrier & (rng.random((n, length)) < evidence_prob)
+    # Each evidence step carries each message independently (at least one: the first drawn if none was); a
+    # token (one id) carries exactly one, drawn with the same odds.
+    share = np.asarray(recipe.messages) / sum(recipe.messages)
+    if one_message:
+        carries = rng.choice(3, size=(n, length), p=share)[..., None] == np.arange(3)
+    else:
+        carries = rng.random((n, length, 3)) < np.asarray(recipe.messages)
+        first_message = rng.choice(3, size=(n, length), p=share)
+        carries |= ~carries.any(axis=-1, keepdims=True) & (first_message[..., None] == np.arange(3))
+    carries &= evidence[..., None]
+    amplitude = recipe.gain * (1.0 + 0.25 * rng.standard_normal((n, length, 3))) * carries
+    coef = amplitude[..., None] * np.stack(messages, axis=1)[:, None]  # (n, length, 3, k)
+    return lengths, valid, evidence, coef
+
+
+def _token_ids(
+    rng: np.random.Generator, recipe: ModalityRecipe, duration: np.ndarray, messages: list[np.ndarray]
+) -> np.ndarray:
+    """BERT id triplets (n, 3, length): [CLS], ordinary words and evidence tokens, [SEP], 0-padding."""
+    lengths, valid, evidence, coef = _evidence(
+        rng, recipe, duration, messages, boundaries=True, one_message=True
+    )
+    n, length = valid.shape
+    message = np.argmax(coef[..., 0] != 0, axis=-1)
+    value = np.take_along_axis(coef[..., 0], message[..., None], axis=2)[..., 0]
+    level = np.clip(np.rint(16 * np.tanh(value / (1.5 * recipe.gain))) + 32, 0, 63).astype(np.int64)
+    token = rng.integers(synthetic_text.WORD_FIRST, synthetic_text.VOCAB_SIZE, size=(n, length))
+    token = np.where(evidence, synthetic_text.evidence_id(message, level), token)
+    steps = np.arange(length)
+    token = np.where(steps == 0, CLS_ID, np.where(steps == (lengths - 1)[:, None], SEP_ID, token))
+    token = np.where(valid, token, synthetic_text.PAD_TOKEN_ID)
+    return np.stack([token, valid.astype(np.int64), np.zeros_like(token)], axis=1)
+
+
 def _modality(
     world: np.random.Generator,
     rng: np.random.Generator,
@@ -289,8 +367,8 @@ def _modality(
     duration: np.ndarray,
     messages: list[np.ndarray],
     modality: str,
-    with_ids: bool,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+) -> tuple[np.ndarray, np.ndarray]:
+    """Features (n, length, dim) made directly (audio, vision, and text without token ids) and lengths."""
     n, k = messages[0].shape
     length, dim = recipe.length, recipe.dim
     is_text = modality == "text"
@@ -301,48 +379,23 @@ def _modality(
     scale = np.exp(world.uniform(low, high, dim)).astype(np.float32)
     offset = (0.5 * world.standard_normal(dim)).astype(np.float32) * scale
 
-    jitter = np.exp(0.1 * rng.standard_normal(n))
-    lengths = np.clip(np.rint(duration * jitter * recipe.rate), recipe.min_length, length).astype(np.int64)
-    steps = np.arange(length)
-    valid = steps < lengths[:, None]
-    carrier = valid.copy()
-    if is_text:  # [CLS] and [SEP] carry no evidence
-        carrier[:, 0] = False
-        carrier[np.arange(n), lengths - 1] = False
-    evidence_prob = min(1.0, recipe.events / (MEDIAN_DURATION * recipe.rate))
-    evidence = carrier & (rng.random((n, length)) < evidence_prob)
-    # Each evidence step carries each message independently (at least one: the first drawn if none was).
-    carries = rng.random((n, length, 3)) < np.asarray(recipe.messages)
-    first_message = rng.choice(3, size=(n, length), p=np.asarray(recipe.messages) / sum(recipe.messages))
-    carries |= ~carries.any(axis=-1, keepdims=True) & (first_message[..., None] == np.arange(3))
-    carries &= evidence[..., None]
-    amplitude = recipe.gain * (1.0 + 0.25 * rng.standard_normal((n, length, 3))) * carries
-    stacked = np.stack(messages, axis=1)  # (n, 3, k)
-    coef = amplitude[..., None] * stacked[:, None]  # (n, length, 3, k)
-    coef = coef.reshape(n, length, 3 * k)
+    lengths, valid, _, coef4 = _evidence(
+        rng, recipe, duration, messages, boundaries=is_text, one_message=False
+    )
+    coef = coef4.reshape(n, length, 3 * k)
     basis = directions
-
-    ids = None
-    if is_text:
+    if is_text:  # features without ids (IEMOCAP-like): a word vector per step, fixed boundary vectors
         vocab = world.standard_normal((VOCAB_SIZE, WORD_RANK)).astype(np.float32)
         word_basis = recipe.word_scale * world.standard_normal((WORD_RANK, dim)) / np.sqrt(WORD_RANK)
         special = world.standard_normal((2, dim))
-        token = rng.integers(2000, 2000 + VOCAB_SIZE, size=(n, length))
-        # Evidence tokens: ids 1000 + 64 * message + a 6-bit quantisation of the value of their first message.
-        message = np.argmax(carries, axis=-1)
-        value = np.take_along_axis(coef.reshape(n, length, 3, k)[..., 0], message[..., None], axis=2)[..., 0]
-        level = np.clip(np.rint(16 * np.tanh(value / (1.5 * recipe.gain))) + 32, 0, 63).astype(np.int64)
-        token = np.where(evidence, 1000 + 64 * message + level, token)
+        steps = np.arange(length)
         first = np.broadcast_to(steps == 0, (n, length))
         last = steps == (lengths - 1)[:, None]
-        token = np.where(first, CLS_ID, np.where(last, SEP_ID, token))
-        token = np.where(valid, token, 0)
-        words = vocab[token % VOCAB_SIZE] * (valid & ~first & ~last)[..., None]
+        token = rng.integers(0, VOCAB_SIZE, size=(n, length))
+        words = vocab[token] * (valid & ~first & ~last)[..., None]
         specials = np.stack([first, last], axis=-1).astype(np.float32)
         coef = np.concatenate([coef, words, specials], axis=-1)
         basis = np.concatenate([directions, word_basis, special], axis=0)
-        if with_ids:
-            ids = np.stack([token, valid.astype(np.int64), np.zeros_like(token)], axis=1).astype(np.int64)
 
     if recipe.structured_noise > 0:
         context = recipe.structured_noise * rng.standard_normal((n, length, NOISE_RANK)) * valid[..., None]
@@ -362,7 +415,7 @@ def _modality(
         hit = valid & (rng.random((n, length)) < 0.003)
         rows, cols = np.nonzero(hit)
         x[rows, cols, rng.integers(0, dim, size=len(rows))] = -np.inf
-    return x, lengths, ids
+    return x, lengths
 
 
 def _annotators(z: np.ndarray, rng: np.random.Generator, family: MetricFamily) -> np.ndarray:
@@ -424,8 +477,32 @@ def write_pickle(data: dict[str, Any], path: str | Path) -> Path:
     return path
 
 
+def synthetic_encoder(name: str, seed: int = 0) -> BertModel:
+    """The text encoder of a synthetic variant: a small BERT set from (generator version, data seed, variant).
+
+    Raises:
+        UnknownNameError: not a synthetic variant.
+        ConfigError: the variant has no token ids (``synthetic-iemocap``), so its text has no encoder.
+    """
+    recipe_name = name.lower()
+    recipe = get_recipe(recipe_name)
+    if not recipe.text_ids:
+        raise ConfigError(f"{recipe_name} has no token ids, so its text has no encoder")
+    variant = zlib.crc32(recipe_name.encode())
+    return synthetic_text.build_encoder([GENERATOR_VERSION, seed, 2, variant], recipe.modalities[0].dim)
+
+
+def encoder_dir(pickle_path: str | Path) -> Path:
+    """The directory of the text encoder that ships beside a synthetic pickle (``x.pkl`` -> ``x.encoder``)."""
+    path = Path(pickle_path)
+    return path.with_name(f"{path.stem}.encoder")
+
+
 def export_synthetic(name: str, out: str | Path, seed: int = 0, *, n_scale: float = 1.0) -> Path:
-    """Generate a synthetic variant and write it as an MMSA pickle.
+    """Generate a synthetic variant and write it as an MMSA pickle, with its text encoder beside it.
+
+    The encoder (a Hugging Face BERT directory, see :func:`encoder_dir`) is written for the variants with
+    token ids, so the text can be re-encoded (``--bert-path DIR``) exactly as it was made.
 
     Args:
         name: one of :data:`SYNTHETIC_DATASETS`.
@@ -434,29 +511,45 @@ def export_synthetic(name: str, out: str | Path, seed: int = 0, *, n_scale: floa
         n_scale: multiplies the sample counts.
 
     Returns:
-        The path written.
+        The pickle written.
     """
     recipe_name = name.lower()
-    get_recipe(recipe_name)
+    recipe = get_recipe(recipe_name)
     out = Path(out).expanduser()
     if out.is_dir():
         out = out / f"{recipe_name}_seed{seed}.pkl"
-    return write_pickle(generate(recipe_name, seed, n_scale), out)
+    encoder = synthetic_encoder(recipe_name, seed) if recipe.text_ids else None
+    data = generate(recipe_name, seed, n_scale, encoder=encoder)
+    if encoder is not None:
+        synthetic_text.save_encoder(encoder, encoder_dir(out))
+    return write_pickle(data, out)
 
 
 def cached_synthetic(
     name: str, seed: int = 0, n_scale: float = 1.0, cache_dir: str | Path | None = None
 ) -> Path:
-    """The pickle of a synthetic variant in the cache directory, generated on first use."""
+    """The pickle of a synthetic variant in the cache directory, generated on first use.
+
+    Its text encoder is cached beside it (:func:`encoder_dir`); it is written before the pickle, so a
+    concurrent run that finds the pickle finds the encoder too.
+    """
     recipe_name = name.lower()
-    get_recipe(recipe_name)
+    recipe = get_recipe(recipe_name)
     path = (
         cache_root(cache_dir)
         / "synthetic"
         / f"{recipe_name}_seed{seed}_n{n_scale:g}_v{GENERATOR_VERSION}.pkl"
     )
+    directory = encoder_dir(path)
+    needs_encoder = recipe.text_ids and not synthetic_text.is_encoder_dir(directory)
+    if path.is_file() and not needs_encoder:
+        return path
+    encoder = synthetic_encoder(recipe_name, seed) if recipe.text_ids else None
+    if needs_encoder:
+        # The weights depend only on (version, seed, variant), so a lost encoder is rebuilt identical.
+        synthetic_text.save_encoder(encoder, directory, replace=False)
     if not path.is_file():
-        write_pickle(generate(recipe_name, seed, n_scale), path)
+        write_pickle(generate(recipe_name, seed, n_scale, encoder=encoder), path)
     return path
 
 
@@ -520,4 +613,19 @@ class SyntheticDataModule(MSADataModule):
                 )
         else:
             path = cached_synthetic(self.name, self.data_seed, self.n_scale, self.cache_dir)
-        return load_mmsa(path, metric_family=self.recipe.metric_family, mmap=False, cache_dir=self.cache_dir)
+        encoder = encoder_dir(path)
+        if self.recipe.text_ids and not synthetic_text.is_encoder_dir(encoder):
+            raise DatasetNotFoundError(
+                f"{self.name} text encoder not found beside {path}: expected {encoder}/ (config.json, "
+                f"{synthetic_text.WEIGHTS_FILE}); export_synthetic('{self.name}', PATH) writes both"
+            )
+        loaded = load_mmsa(
+            path, metric_family=self.recipe.metric_family, mmap=False, cache_dir=self.cache_dir
+        )
+        # The text of the variants with token ids is the encoder's output on whole sentences (contextual);
+        # IEMOCAP-like text, made without ids, is per-token.
+        return dataclasses.replace(
+            loaded,
+            text_contextual=self.recipe.text_ids,
+            text_encoder=str(encoder) if self.recipe.text_ids else None,
+        )

@@ -4,8 +4,16 @@ import pickle
 import numpy as np
 import pytest
 
-from msabench.datamodules import build_datamodule, export_synthetic
-from msabench.datamodules.synthetic import CLS_ID, RECIPES, SEP_ID, generate
+from msabench.datamodules import build_datamodule, export_synthetic, synthetic_text
+from msabench.datamodules.batch import UNK_TOKEN_ID
+from msabench.datamodules.synthetic import (
+    CLS_ID,
+    RECIPES,
+    SEP_ID,
+    encoder_dir,
+    generate,
+    synthetic_encoder,
+)
 from msabench.errors import ConfigError, UnknownNameError
 
 TINY = 0.01  # 13 / 2 / 7 samples for `synthetic`
@@ -27,11 +35,13 @@ def build(name="synthetic", **options):
     return dm
 
 
-def test_deterministic_pickles(tmp_path):
+def test_deterministic_pickles_and_encoders(tmp_path):
     first = export_synthetic("synthetic", tmp_path / "a.pkl", seed=3, n_scale=TINY)
     second = export_synthetic("synthetic", tmp_path / "b.pkl", seed=3, n_scale=TINY)
     other = export_synthetic("synthetic", tmp_path / "c.pkl", seed=4, n_scale=TINY)
     assert sha(first) == sha(second) != sha(other)
+    weights = [sha(encoder_dir(path) / "model.safetensors") for path in (first, second, other)]
+    assert weights[0] == weights[1] != weights[2]
 
 
 def test_export_round_trip(tmp_path):
@@ -48,7 +58,7 @@ def test_export_round_trip(tmp_path):
 
 def test_cached_pickle_is_reused_and_hashed(cache):
     dm = build()
-    files = list((cache / "synthetic").iterdir())
+    files = list((cache / "synthetic").glob("*.pkl"))
     assert len(files) == 1 and dm.sha256 == sha(files[0])
     stamp = files[0].stat().st_mtime_ns
     assert build().sha256 == dm.sha256 and files[0].stat().st_mtime_ns == stamp
@@ -142,30 +152,42 @@ def ridge_has0(train_x, train_y, test_x, test_y, lam=100.0):
     return ((pred >= 0) == (test_y >= 0)).mean()
 
 
-def pooled(columns, rate, rng):
+def pooled(columns, rate, rng, encoder):
     feats = []
     for m in ("text", "audio", "vision"):
-        keep = columns[f"{m}_valid"] & (rng.random(columns[f"{m}_valid"].shape) >= rate)
-        x = columns[m] * keep[..., None]
-        feats.append(
-            x.sum(1) / np.sqrt(columns[f"{m}_valid"].sum(1, keepdims=True)) if m == "text" else x.mean(1)
-        )
+        valid = columns[f"{m}_valid"]
+        keep = valid & (rng.random(valid.shape) >= rate)
+        x = columns[m]
+        if m == "text" and rate > 0:
+            # Contextual text: a dropped word leaves the stored view only when the sentence is re-encoded with
+            # [UNK] in its place ([CLS] and [SEP] are kept, as the intra protocol keeps them).
+            keep[:, 0] = True
+            keep[np.arange(len(keep)), valid.sum(1) - 1] = True
+            ids = columns["text_ids"].copy()
+            ids[:, 0] = np.where(valid & ~keep, UNK_TOKEN_ID, ids[:, 0])
+            x = synthetic_text.encode(encoder, ids)
+        x = x * keep[..., None]
+        feats.append(x.sum(1) / np.sqrt(valid.sum(1, keepdims=True)) if m == "text" else x.mean(1))
     return np.concatenate(feats, axis=1).astype(np.float64)
 
 
 def test_evidence_is_learnable_and_degrades_with_missing_steps():
-    # A linear probe on pooled features (trained and tested at the same drop rate) is well above chance on
-    # complete data and loses accuracy as steps go missing: the module docstring's calibration, at half size.
+    # A linear probe on pooled features (trained and tested at the same drop rate, text re-encoded) is well
+    # above chance on complete data and loses accuracy as steps go missing: the module docstring's
+    # calibration, at half size.
     dm = build_datamodule("synthetic", train_policy=None, validation=[], test=[], seed=0, n_scale=0.5)
     dm.setup()
     train, test = dm.dataset("train").columns, dm.dataset("test").columns
+    encoder = synthetic_encoder("synthetic", 0)
     rng = np.random.default_rng(0)
     accuracy = {
-        rate: ridge_has0(pooled(train, rate, rng), train["label"], pooled(test, rate, rng), test["label"])
+        rate: ridge_has0(
+            pooled(train, rate, rng, encoder), train["label"], pooled(test, rate, rng, encoder), test["label"]
+        )
         for rate in (0.0, 0.9)
     }
-    assert accuracy[0.0] > 0.72
-    assert accuracy[0.0] - accuracy[0.9] > 0.07
+    assert accuracy[0.0] > 0.72, accuracy
+    assert accuracy[0.0] - accuracy[0.9] > 0.07, accuracy
 
 
 def test_errors(tmp_path):
