@@ -208,9 +208,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from msabench.datamodules import export_synthetic
+    from msabench.datamodules.synthetic import encoder_dir
     from msabench.errors import ConfigError
     from msabench.results import check_writable_dir
-    from msabench.datamodules.synthetic import encoder_dir
 
     if not 0 <= args.seed <= 2**32 - 1:
         raise ConfigError(f"--seed must be from {SEED_RANGE}, not {args.seed}")
