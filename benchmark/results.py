@@ -280,6 +280,8 @@ def remove_stale_staging(root: Path) -> list[Path]:
             if _flock(handle, blocking=False):
                 shutil.rmtree(folder, ignore_errors=True)
                 removed.append(folder)
+    with contextlib.suppress(OSError):  # only when empty; an attempt creating its folder recreates it
+        (Path(root) / STAGING_DIR).rmdir()
     return removed
 
 

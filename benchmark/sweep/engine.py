@@ -107,12 +107,16 @@ def run_sweep(
         )
         store.remove_stale_staging(output)
         backend.start()
-        progress = Progress([job.timing_group for job in jobs], workers=backend.slots, stream=stream)
+        progress = Progress(
+            [job.timing_group for job in jobs], workers=min(backend.slots, max(len(jobs), 1)), stream=stream
+        )
         try:
             progress.event(
-                f"sweep {group}: {len(jobs)} runs on {backend.name}, {backend.slots} at a time, "
+                f"sweep {group}: {len(jobs)} runs on {backend.name}, {progress.workers} at a time, "
                 f"{backend.threads} thread(s) each -> {output}"
             )
+            for note in backend.notes:
+                progress.event(f"note: {note}")
             outcomes = _drive(
                 jobs, backend, progress, state, group, str(output), wandb, job_fn, logs=workers != 0
             )
@@ -125,7 +129,7 @@ def run_sweep(
         store.remove_stale_staging(output)  # attempts that died (and were retried) left theirs
     ordered = [outcomes[i] for i in range(len(jobs))]
     return SweepReport(
-        group, ordered, time.time() - progress.started, backend.slots, backend.threads, backend.name
+        group, ordered, time.time() - progress.started, progress.workers, backend.threads, backend.name
     )
 
 

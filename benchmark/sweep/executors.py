@@ -79,6 +79,8 @@ class Backend:
     """Runs the driver keeps in flight."""
     threads: int = 1
     """Torch threads per run."""
+    notes: Sequence[str] = ()
+    """What the user should know about how the request was met (one line each)."""
 
     def start(self) -> None:
         """Connect to the engine and check that every node can use the results root."""
