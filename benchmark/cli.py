@@ -300,12 +300,6 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         from msabench.errors import ConfigError
 
         raise ConfigError(f"--workers must be 0 or more, not {workers}")
-    jobs = sweeps.expand(spec, data_root=args.data_root or os.environ.get("MSABENCH_DATA"))
-    if args.dry_run:
-        print(f"sweep {sweeps.sweep_id(spec.name, jobs)}: {len(jobs)} runs -> {output}")
-        for job in jobs:
-            print(f"  {job.label}: {', '.join(s.name for s in job.settings)}")
-        return 0
     resources = sweeps.Resources(
         cpus_per_run=args.cpus_per_run,
         gpus_per_run=args.gpus_per_run,
@@ -315,6 +309,13 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         time_limit_min=args.time_limit,
         max_retries=args.max_retries,
     )
+    resources.check()
+    jobs = sweeps.expand(spec, data_root=args.data_root or os.environ.get("MSABENCH_DATA"))
+    if args.dry_run:
+        print(f"sweep {sweeps.sweep_id(spec.name, jobs)}: {len(jobs)} runs -> {output}")
+        for job in jobs:
+            print(f"  {job.label}: {', '.join(s.name for s in job.settings)}")
+        return 0
     report = sweeps.run_sweep(
         jobs,
         output,

@@ -120,7 +120,7 @@ def _init_worker(threads: int, devices: Any = None) -> None:
     """
     if devices is not None:
         with contextlib.suppress(Exception):
-            os.environ["CUDA_VISIBLE_DEVICES"] = str(devices.get_nowait())
+            os.environ["CUDA_VISIBLE_DEVICES"] = str(devices.get(timeout=10))
     for var in THREAD_VARS:
         os.environ[var] = str(threads)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
