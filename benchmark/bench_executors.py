@@ -98,8 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{'runs':>5} {'workers':>7} {'threads':>7} {'local s':>8} {'ray s':>8} {'ray/local':>9} {'load':>5}"
     )
     print(
-        f"{record['runs']:>5} {record['workers']:>7} {record['threads_per_run']:>7} {record['local_s']:>8.1f} "
-        f"{record['ray_s']:>8.1f} {record['ratio']:>8.2f}x {record['load_before']:>5.2f}"
+        f"{record['runs']:>5} {record['workers']:>7} {record['threads_per_run']:>7} "
+        f"{record['local_s']:>8.1f} {record['ray_s']:>8.1f} {record['ratio']:>8.2f}x "
+        f"{record['load_before']:>5.2f}"
     )
     if record["local_failed"] or record["ray_failed"]:
         print(f"failed runs: local {record['local_failed']}, ray {record['ray_failed']}", file=sys.stderr)

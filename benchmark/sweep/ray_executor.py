@@ -6,8 +6,10 @@
   small models on one GPU. GPUs are requested only when the cluster reports some: a request the cluster
   cannot meet would wait forever. A task that asked for no GPU is shown none (recent Ray leaves
   ``CUDA_VISIBLE_DEVICES`` alone for such tasks, so they would see every GPU of the node).
-- Retries: a worker or node that dies (SIGKILL, the out-of-memory killer, a lost node) makes Ray run the
-  task again, ``max_retries`` times; exceptions of the run itself are not retried (the run records them).
+- Retries: a worker or node that dies (SIGKILL, the kernel's out-of-memory killer, a lost node) makes Ray run
+  the task again, ``max_retries`` times; a task killed by Ray's own memory monitor is retried
+  ``task_oom_retries`` times, a cluster setting (unbounded by default) that this executor sets to
+  ``max_retries`` on a Ray it starts. Exceptions of the run itself are not retried (the run records them).
   The store's staging directories keep a retry and a still-living first attempt apart.
 - Stopping the sweep (Ctrl-C) cancels every task in flight with ``ray.cancel(force=True)``.
 - Before anything runs, a probe on every node checks that it writes the results root, that the root takes
@@ -110,12 +112,20 @@ class RayBackend(Backend):
     def start(self) -> None:  # noqa: D102
         ray = _import_ray()
         if not ray.is_initialized():
+            starts_here = self.resources.address is None and not os.environ.get("RAY_ADDRESS")
+            # Ray retries a task its memory monitor killed without end unless told otherwise; that is a
+            # setting of the cluster, so it can be set only on a Ray started here (README: on a cluster,
+            # start it with RAY_task_oom_retries).
+            extra = (
+                {"_system_config": {"task_oom_retries": self.resources.max_retries}} if starts_here else {}
+            )
             try:
                 ray.init(
                     address=self.resources.address,
                     include_dashboard=False,
                     log_to_driver=False,
                     configure_logging=False,
+                    **extra,
                 )
             except ConnectionError as err:
                 raise ConfigError(

@@ -27,7 +27,8 @@ from ray.cluster_utils import Cluster  # noqa: E402
 
 @pytest.fixture(scope="module")
 def cluster() -> Any:
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
+    head = {"num_cpus": 0, "include_dashboard": False, "_system_config": {"task_oom_retries": 2}}
+    cluster = Cluster(initialize_head=True, head_node_args=head)
     nodes = {"cpu": cluster.add_node(num_cpus=1), "gpu": cluster.add_node(num_cpus=1, num_gpus=1)}
     ray.init(address=cluster.address, log_to_driver=False, configure_logging=False)
     try:
