@@ -211,7 +211,12 @@ class Attempt:
         return {"attempt": self.id, "host": self.host, "pid": self.pid}
 
     def __enter__(self) -> Attempt:
-        self.dir.mkdir(parents=True)
+        for _ in range(8):  # another attempt may remove the empty staging root between its creation and ours
+            try:
+                self.dir.mkdir(parents=True)
+                break
+            except FileNotFoundError:
+                continue
         self._lock = open(self.dir / ATTEMPT_LOCK, "a")  # noqa: SIM115 - held until __exit__
         _flock(self._lock, blocking=True)
         return self
@@ -222,6 +227,8 @@ class Attempt:
         if self._lock is not None:
             self._lock.close()
             self._lock = None
+        with contextlib.suppress(OSError):  # the staging root goes when it is empty, so a run leaves no trace
+            self.dir.parent.rmdir()
 
     def publish(self) -> bool:
         """Rename the staging directory onto the run directory; False when a finished run is there already.
