@@ -145,12 +145,12 @@ class SlurmBackend(Backend):
 
     def verdict(self, err: BaseException) -> tuple[Verdict, str]:  # noqa: D102
         submitit = _import_submitit()
+        if isinstance(err, submitit.core.utils.FailedJobError):  # the run raised (a subclass of the next)
+            lines = [line for line in str(err).strip().splitlines() if line.strip()]
+            return "failed", (lines[-1] if lines else "the SLURM job failed")[:300]
         if isinstance(err, submitit.core.utils.UncompletedJobError):
             first = str(err).strip().splitlines()[0] if str(err).strip() else ""
             return "lost", f"the SLURM job ended without a result ({first[:200]})"
-        if isinstance(err, submitit.core.utils.FailedJobError):
-            lines = [line for line in str(err).strip().splitlines() if line.strip()]
-            return "failed", (lines[-1] if lines else "the SLURM job failed")[:300]
         return super().verdict(err)
 
     def stop(self) -> None:  # noqa: D102

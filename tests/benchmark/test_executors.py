@@ -104,3 +104,24 @@ def test_submitit_runs_the_small_grid_to_the_same_leaderboard(small_grid: Any, t
     assert store.staging_dirs(root) == []
     again = sw.run_sweep(small_grid.jobs, root, workers=0, resources=sw.Resources(cpus_per_run=1))
     assert [o.status for o in again.outcomes] == ["reused", "reused"]  # and the local executor reuses them
+
+
+def test_slurm_job_that_ended_without_a_result_is_resubmitted_and_a_raising_one_failed(
+    tmp_path: Path,
+) -> None:
+    submitit = pytest.importorskip("submitit")
+    from msabench.sweep.slurm_executor import SlurmBackend, SlurmTask
+
+    backend = SlurmBackend(sw.Resources(cpus_per_run=4, time_limit_min=30), tmp_path, tmp_path / "slurm")
+    lost = submitit.core.utils.UncompletedJobError("Job 12_0 has not produced any output (state: NODE_FAIL)")
+    assert backend.verdict(lost)[0] == "lost" and "NODE_FAIL" in backend.verdict(lost)[1]
+    raised = submitit.core.utils.FailedJobError("Traceback (most recent call last):\n  ...\nValueError: boom")
+    assert backend.verdict(raised) == ("failed", "ValueError: boom")
+    assert backend.threads == 4
+    # preemption and the time limit requeue the same call, which then goes through the results store
+    requeued = SlurmTask().checkpoint("fn", "root", "token")
+    assert isinstance(requeued, submitit.helpers.DelayedSubmission) and requeued.args == (
+        "fn",
+        "root",
+        "token",
+    )
