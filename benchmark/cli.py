@@ -255,6 +255,35 @@ def _add_sweep_parsers(sub: argparse._SubParsersAction) -> None:
     sweep.add_argument(
         "--workers", type=int, help="runs at once, each in its own process (default 1; 0 = inline)"
     )
+    sweep.add_argument(
+        "--executor",
+        choices=("local", "ray", "slurm"),
+        default="local",
+        help="where the runs go: local processes (default), a Ray cluster, or SLURM (through submitit)",
+    )
+    sweep.add_argument(
+        "--cpus-per-run",
+        type=float,
+        help="cores (torch threads) per run (default: local: cores // workers; 1)",
+    )
+    sweep.add_argument(
+        "--gpus-per-run",
+        type=float,
+        help="GPUs per run, a fraction packs runs on one GPU (0.25: four); 0 hides the GPUs (default: 1 "
+        "where there are GPUs)",
+    )
+    sweep.add_argument("--memory-gb", type=float, help="memory per run (Ray, SLURM)")
+    sweep.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
+    sweep.add_argument("--partition", help="SLURM partition (default: the cluster's)")
+    sweep.add_argument(
+        "--time-limit", type=int, default=240, help="SLURM time limit of one run, minutes (default 240)"
+    )
+    sweep.add_argument(
+        "--max-retries",
+        type=int,
+        default=2,
+        help="retries of a run whose worker or node died (Ray, default 2)",
+    )
     sweep.add_argument("--output", type=Path, help="results root (default: the preset's, else results/runs)")
     sweep.add_argument(
         "--data-root", help="directory with the datasets in MMSA's layout (or set MSABENCH_DATA)"
@@ -334,6 +363,16 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         from msabench.errors import ConfigError
 
         raise ConfigError(f"--workers must be 0 or more, not {workers}")
+    resources = sweeps.Resources(
+        cpus_per_run=args.cpus_per_run,
+        gpus_per_run=args.gpus_per_run,
+        memory_gb=args.memory_gb,
+        address=args.address,
+        partition=args.partition,
+        time_limit_min=args.time_limit,
+        max_retries=args.max_retries,
+    )
+    resources.check()
     jobs = sweeps.expand(spec, data_root=args.data_root or os.environ.get("MSABENCH_DATA"))
     if not args.dry_run:
         check_writable_dir(output, "--output")
@@ -344,13 +383,20 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             print(f"  {job.label}: {', '.join(s.name for s in job.settings)}")
         return 0
     report = sweeps.run_sweep(
-        jobs, output, workers=workers, name=spec.name, wandb=args.wandb, stream=sys.stderr
+        jobs,
+        output,
+        workers=workers,
+        name=spec.name,
+        wandb=args.wandb,
+        stream=sys.stderr,
+        executor=args.executor,
+        resources=resources,
     )
     counts = {s: sum(o.status == s for o in report.outcomes) for s in ("finished", "reused", "failed")}
     print(
         f"sweep {report.sweep_id}: {len(jobs)} runs ({counts['finished']} trained, "
-        f"{counts['reused']} reused, {counts['failed']} failed) in {report.elapsed_s:.0f} s with "
-        f"{report.workers} worker(s) x {report.threads} thread(s); results in {output}"
+        f"{counts['reused']} reused, {counts['failed']} failed) in {report.elapsed_s:.0f} s on "
+        f"{report.executor}, {report.workers} at a time x {report.threads} thread(s); results in {output}"
     )
     if report.failures:
         print(f"{len(report.failures)} run(s) failed:", file=sys.stderr)

@@ -1,20 +1,37 @@
-"""The results store: one directory per run, written atomically, never silently overwritten.
+"""The results store: one directory per run, published whole, never overwritten by another attempt.
 
-A run directory holds ``config.yaml`` (the resolved config), ``status.json`` (``running`` -> ``finished`` or
-``failed``), ``results.csv`` (tidy: one row per test setting x metric) and ``model.ckpt`` (the selected
-checkpoint). ``results.csv`` and ``status.json`` are written through a temporary file and ``os.replace``, so a
-reader (or a sweep restarted after ``kill -9``) never sees half a file. A run whose status is not ``finished``
-is incomplete and is redone from scratch.
+A run directory holds ``config.yaml`` (the resolved config), ``status.json`` (``finished`` or ``failed``, the
+attempt, host and device that made it), ``results.csv`` (tidy: one row per test setting x metric) and
+``model.ckpt`` (the selected checkpoint).
+
+Every attempt at a run trains in its own staging directory, ``<root>/.staging/<run>.<attempt>/``, and
+publishes it with one ``rename`` onto the run directory. On a cluster two attempts at one run can be alive at
+once (a retry starts while a lost node's worker lives on for seconds, a frozen one for longer): the rename is
+atomic, and onto a non-empty directory it fails, so the first attempt to publish a finished run wins and a
+later one only reads it. A published ``failed`` run (or an interrupted run of the in-place layout) is moved
+aside as ``*.replaced-*`` by the next attempt that publishes, never deleted. An attempt holds an exclusive
+``flock`` on its staging directory for its whole life, so a staging directory whose lock can be taken belongs
+to a dead attempt and is removed (:func:`remove_stale_staging`); this is why the results root must support
+``flock`` (:func:`check_shared_root`). ``results.csv`` and ``status.json`` are written through a temporary
+file and ``os.replace``, so a reader never sees half a file.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
+import secrets
+import shutil
+import socket
 import tempfile
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Final
+from typing import IO, Any, Final
 
 import pandas as pd
 
@@ -49,6 +66,12 @@ RESULT_COLUMNS: Final[tuple[str, ...]] = (
 )
 RESULTS_FILE: Final[str] = "results.csv"
 STATUS_FILE: Final[str] = "status.json"
+STAGING_DIR: Final[str] = ".staging"
+ATTEMPT_LOCK: Final[str] = ".attempt.lock"
+RESULTS_LOCK: Final[str] = ".results.lock"
+# A staging directory without its lock file is either being published right now (the lock file is removed
+# just before the rename) or was left by a crash in that instant: only the second kind gets this old.
+LOCKLESS_GRACE_S: Final[float] = 3600.0
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -120,9 +143,19 @@ def read_run(run_dir: Path) -> pd.DataFrame:
     return pd.read_csv(run_dir / RESULTS_FILE, keep_default_na=True, dtype={"condition": "string"})
 
 
+def _hidden(path: Path, root: Path) -> bool:
+    """Whether ``path`` lies in a dot-directory below ``root`` (staging, sweep state, archives of W&B)."""
+    try:
+        parts = path.relative_to(root).parts
+    except ValueError:
+        parts = path.parts
+    return any(part.startswith(".") for part in parts)
+
+
 def find_run_dirs(root: Path) -> list[Path]:
-    """Every run directory under ``root`` (any depth) that holds a results file."""
-    return sorted(p.parent for p in Path(root).rglob(RESULTS_FILE) if not p.parent.name.startswith("."))
+    """Every published run directory under ``root`` (any depth) that holds a results file."""
+    root = Path(root)
+    return sorted(p.parent for p in root.rglob(RESULTS_FILE) if not _hidden(p.parent, root))
 
 
 def read_results(root: Path | Iterable[Path]) -> pd.DataFrame:
@@ -141,9 +174,10 @@ def run_statuses(root: Path) -> pd.DataFrame:
     ``missing`` for results without a status), ``run_key``, ``error`` and ``run_dir``. Runs archived by
     ``--rerun`` are left out.
     """
-    dirs = {p.parent for name in (STATUS_FILE, RESULTS_FILE) for p in Path(root).rglob(name)}
+    root = Path(root)
+    dirs = {p.parent for name in (STATUS_FILE, RESULTS_FILE) for p in root.rglob(name)}
     rows = []
-    for run_dir in sorted(d for d in dirs if not d.name.startswith(".") and ".replaced-" not in d.name):
+    for run_dir in sorted(d for d in dirs if not _hidden(d, root) and ".replaced-" not in d.name):
         status = read_status(run_dir)
         rows.append(
             {
@@ -154,3 +188,174 @@ def run_statuses(root: Path) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows, columns=["run_dir", "status", "run_key", "error"])
+
+
+# ---------------------------------------------------------------------------------------------- attempts
+def _flock(handle: IO[Any], blocking: bool) -> bool:
+    """Take an exclusive ``flock`` on ``handle``; False when another process holds it (non-blocking)."""
+    import fcntl
+
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def locked(run_dir: Path) -> Iterator[None]:
+    """Hold the run directory's results lock (for adding settings to a published run)."""
+    with open(Path(run_dir) / RESULTS_LOCK, "a") as handle:
+        _flock(handle, blocking=True)
+        yield
+
+
+@dataclass
+class Attempt:
+    """One attempt at a run: its own staging directory, locked for the attempt's whole life.
+
+    Use as a context manager; on exit the staging directory is gone (published, or removed).
+
+    Attributes:
+        run_dir: the run directory the attempt publishes to.
+        id: unique over hosts and time (host, process id, random suffix).
+    """
+
+    run_dir: Path
+    id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}")
+    host: str = field(default_factory=socket.gethostname)
+    pid: int = field(default_factory=os.getpid)
+    _lock: IO[Any] | None = None
+
+    @property
+    def dir(self) -> Path:
+        """The staging directory: on the results root's filesystem, so that publishing is one rename."""
+        return self.run_dir.parent / STAGING_DIR / f"{self.run_dir.name}.{self.id}"
+
+    def identity(self) -> dict[str, Any]:
+        """What ``status.json`` records about the attempt."""
+        return {"attempt": self.id, "host": self.host, "pid": self.pid}
+
+    def __enter__(self) -> Attempt:
+        for _ in range(8):  # another attempt may remove the empty staging root between its creation and ours
+            try:
+                self.dir.mkdir(parents=True)
+                break
+            except FileNotFoundError:
+                continue
+        self._lock = open(self.dir / ATTEMPT_LOCK, "a")  # noqa: SIM115 - held until __exit__
+        _flock(self._lock, blocking=True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.dir.exists():  # not published: nothing in it is worth keeping
+            shutil.rmtree(self.dir, ignore_errors=True)
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+        with contextlib.suppress(OSError):  # the staging root goes when it is empty, so a run leaves no trace
+            self.dir.parent.rmdir()
+
+    def publish(self) -> bool:
+        """Rename the staging directory onto the run directory; False when a finished run is there already.
+
+        A run directory that holds no finished run (a failed one, an interrupted one of the in-place layout)
+        is moved aside as ``<run>.replaced-<time>-<attempt>`` first: moved, never deleted.
+        """
+        (self.dir / ATTEMPT_LOCK).unlink(missing_ok=True)  # our descriptor keeps the lock until __exit__
+        for _ in range(8):
+            try:
+                os.rename(self.dir, self.run_dir)
+                return True
+            except OSError as err:
+                if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+            if read_status(self.run_dir)["status"] == "finished":
+                return False
+            archive(self.run_dir, self.id)
+        raise OSError(f"could not publish {self.dir} onto {self.run_dir}: it keeps being replaced")
+
+
+def archive(run_dir: Path, suffix: str = "") -> Path | None:
+    """Move a run directory aside as ``<run>.replaced-<UTC time>[-suffix]``; None if it is already gone."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    target = run_dir.with_name(f"{run_dir.name}.replaced-{stamp}" + (f"-{suffix}" if suffix else ""))
+    try:
+        os.rename(run_dir, target)
+    except FileNotFoundError:
+        return None
+    return target
+
+
+def staging_dirs(root: Path) -> list[Path]:
+    """The staging directories under a results root (live and dead attempts alike)."""
+    folder = Path(root) / STAGING_DIR
+    return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+
+def remove_stale_staging(root: Path) -> list[Path]:
+    """Remove the staging directories of dead attempts (their lock can be taken); returns what went.
+
+    An attempt's lock dies with its process, SIGKILL included, and on a network filesystem with the node's
+    lease; a live attempt, even a frozen one, keeps it, so its directory stays.
+    """
+    removed = []
+    for folder in staging_dirs(root):
+        try:
+            fd = os.open(folder / ATTEMPT_LOCK, os.O_RDONLY)
+        except FileNotFoundError:
+            with contextlib.suppress(FileNotFoundError):
+                if time.time() - folder.stat().st_mtime > LOCKLESS_GRACE_S:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    removed.append(folder)
+            continue
+        with os.fdopen(fd) as handle:
+            if _flock(handle, blocking=False):
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+    with contextlib.suppress(OSError):  # only when empty; an attempt creating its folder recreates it
+        (Path(root) / STAGING_DIR).rmdir()
+    return removed
+
+
+def check_shared_root(root: Path, token: str | None = None) -> str | None:
+    """Check from this process that ``root`` is usable as a results store; None when it is, else why not.
+
+    Args:
+        root: the results root.
+        token: when given, the content of ``<root>/.sweeps/shared-check`` written by the sweep's driver: a
+            node that reads something else (or nothing) sees another filesystem under the same path.
+    """
+    root = Path(root)
+    host = socket.gethostname()
+    probe = root / ".sweeps" / f".probe-{host}-{os.getpid()}-{secrets.token_hex(3)}"
+    try:
+        probe.parent.mkdir(parents=True, exist_ok=True)
+        with open(probe, "w") as handle:
+            handle.write(host)
+            try:
+                import fcntl
+
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(handle, fcntl.LOCK_UN)
+            except (ImportError, OSError) as err:
+                return (
+                    f"{host}: the results root {root} does not support flock ({err}); mount it with flock "
+                    "support (e.g. Lustre -o flock) or give another --output"
+                )
+    except OSError as err:
+        return f"{host}: cannot write the results root {root} ({err.strerror or err}); give a shared --output"
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+    if token is not None:
+        try:
+            seen = (root / ".sweeps" / "shared-check").read_text()
+        except OSError:
+            seen = None
+        if seen != token:
+            return (
+                f"{host}: {root} is not the driver's results root (another filesystem under the same path); "
+                "give an --output on a filesystem every node shares"
+            )
+    return None

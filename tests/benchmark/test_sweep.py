@@ -23,6 +23,8 @@ from msabench import sweep as sw
 from msabench.cli import main
 from msabench.errors import ConfigError, UnknownNameError
 from msabench.protocols import Setting
+from msabench.sweep import executors
+from msabench.sweep import progress as progress_module
 
 SMOKE = [
     "trainer.fast_dev_run=true",
@@ -238,7 +240,7 @@ def test_a_run_stopped_by_sigterm_fails_alone(tmp_path: Path) -> None:
 
 
 def test_threads_split_between_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sw, "available_cores", lambda: 8)
+    monkeypatch.setattr(executors, "available_cores", lambda: 8)
     job_fn, calls = _fake()
     sw.run_sweep(
         _jobs(2), tmp_path, workers=2, job_fn=job_fn, executor_factory=lambda w, t: sw.InlineExecutor()
@@ -252,7 +254,7 @@ def test_threads_split_between_workers(tmp_path: Path, monkeypatch: pytest.Monke
 
 def test_progress_line_and_estimate(monkeypatch: pytest.MonkeyPatch) -> None:
     now = [1000.0]
-    monkeypatch.setattr(sw.time, "time", lambda: now[0])
+    monkeypatch.setattr(progress_module.time, "time", lambda: now[0])
     # jobs 0-4 are a slow method, 5-9 a fast one
     progress = sw.Progress(["slow"] * 5 + ["fast"] * 5, workers=2)
     assert progress.eta_s() is None
