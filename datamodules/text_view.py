@@ -114,11 +114,17 @@ class TextReencoder:
                 f"no text encoder at {self.path} (no config.json): --bert-path takes {WHERE_BERT_COMES_FROM}"
             )
         from transformers import AutoModel
+        from transformers.utils import logging as hf_logging
 
+        bar = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # a run's console is for the user's results, not loading bars
         try:
             model = AutoModel.from_pretrained(self.path, local_files_only=True)
         except (OSError, ValueError) as err:
             raise DatasetNotFoundError(f"cannot load the text encoder at {self.path}: {err}") from None
+        finally:
+            if bar:
+                hf_logging.enable_progress_bar()
         self._model: nn.Module = model.eval().requires_grad_(False)
         self.chunk_size = chunk_size
         self._fingerprint: str | None = None

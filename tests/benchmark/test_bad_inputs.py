@@ -287,7 +287,7 @@ def test_nan_in_audio_runs_with_a_recorded_warning(small_mosi: dict, tmp_path: P
         "--method",
         "lf_dnn",
         "--protocol",
-        "intra",
+        "inter",  # whole modalities: the contextual text needs no encoder
         "--rate",
         "0.3",
         "--dataset",

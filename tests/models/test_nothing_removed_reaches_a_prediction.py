@@ -68,10 +68,21 @@ def _predict(prepared: PreparedRun, model: torch.nn.Module, batch: dict, setting
         return model(missing)
 
 
-def _perturb(prepared: PreparedRun, batch: dict, setting: Setting, seed: int = 7) -> dict:
-    """The complete batch with everything ``setting`` removes changed, and nothing it keeps."""
+def _rows(batch: dict, rows: slice) -> dict:
+    return {key: value[rows] for key, value in batch.items()}
+
+
+def _perturb(
+    prepared: PreparedRun, batch: dict, setting: Setting, seed: int = 7, everything: bool = False
+) -> dict:
+    """The complete batch with everything ``setting`` removes changed, and nothing it keeps.
+
+    With ``everything``, every valid step counts as removed (a check that the test can move a prediction).
+    """
     dm = prepared.datamodule
     missing = dm.missing_view(batch, setting, "test")
+    if everything:
+        missing = {**missing, **{f"{m}_keep": torch.zeros_like(missing[f"{m}_keep"]) for m in MODALITIES}}
     generator = torch.Generator().manual_seed(seed)
     out = {key: value.clone() for key, value in batch.items()}
     available = missing["available"]
@@ -124,6 +135,25 @@ def test_nothing_removed_reaches_a_prediction(method: str, dataset: str, root: s
         after = _predict(prepared, model, _perturb(prepared, batch, setting), setting)
         assert torch.isfinite(before).all(), f"{setting.name}: non-finite prediction"
         torch.testing.assert_close(after, before, atol=1e-5, rtol=1e-5, msg=f"{setting.name} leaks")
+        # Nor does the rest of the batch (its other samples' lengths) reach a sample's prediction.
+        half = len(batch["index"]) // 2
+        halves = torch.cat(
+            [
+                _predict(prepared, model, _rows(batch, rows), setting)
+                for rows in (slice(0, half), slice(half, None))
+            ]
+        )
+        torch.testing.assert_close(
+            halves, before, atol=1e-5, rtol=1e-4, msg=f"{setting.name}: batch-dependent"
+        )
+        if setting.protocol == "condition":  # not vacuous: what is present does move the prediction
+            present = _perturb(
+                prepared, batch, Setting("condition", condition="tav"), seed=11, everything=True
+            )
+            moved = _predict(prepared, model, present, setting)
+            assert (moved - before).abs().max() > 1e-6, (
+                f"{setting.name}: the prediction ignores the present data"
+            )
 
 
 @pytest.mark.parametrize("method", names())
