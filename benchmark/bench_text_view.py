@@ -107,16 +107,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1111)
     parser.add_argument("--output", type=Path, default=Path("results/bench_text_view/runs"))
     parser.add_argument("--cost-only", action="store_true", help="only time re-encoding (no training)")
+    parser.add_argument("--no-cost", action="store_true", help="skip timing re-encoding")
     parser.add_argument("overrides", nargs="*", help="key=value overrides for every run")
     args = parser.parse_args(argv)
     quiet_lightning()
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    cost = reencoding_cost(args.train_policy, args.seed)
-    print(
-        f"re-encoding on {cost['device']}: {cost['train_epoch_reencoding_s']:.2f} s per training epoch "
-        f"({cost['train_samples']} samples; the policy alone {cost['train_epoch_policy_s']:.2f} s), "
-        f"{cost['test_setting_s']:.2f} s per test setting ({cost['test_samples']} samples)"
-    )
+    if not args.no_cost:
+        cost = reencoding_cost(args.train_policy, args.seed)
+        print(
+            f"re-encoding on {cost['device']}: {cost['train_epoch_reencoding_s']:.2f} s per training epoch "
+            f"({cost['train_samples']} samples; the policy alone {cost['train_epoch_policy_s']:.2f} s), "
+            f"{cost['test_setting_s']:.2f} s per test setting ({cost['test_samples']} samples)"
+        )
     if args.cost_only:
         return
     methods = names() if args.methods == "all" else [canonical_name(m) for m in args.methods.split(",")]
