@@ -70,9 +70,10 @@ drop at rate r (same r in training and test; dropped words re-encoded as ``[UNK]
 0.748 / 0.726 / 0.662 / 0.630 at r = 0 / 0.2 / 0.4 / 0.6 / 0.8 / 0.9. On the stored text instead (dropped
 tokens zeroed, kept ones still encoding them) it stays at 0.748-0.789 over the same rates: the leak that
 re-encoding closes. From text alone at r = 1 (only [CLS] and [SEP] kept), the stored [CLS]/[SEP] vectors
-reach 0.720 and the re-encoded ones 0.456. ``lf_dnn`` (``matched``, seed 1111, measured on the stored view)
-reaches 0.749 at r = 0 and 0.726 at r = 0.9: trained at r = 0.9 it learns the dropped words from the kept
-tokens, the leak again, so its r = 0.9 number is meaningful only with the text re-encoded.
+reach 0.720 and the re-encoded ones 0.456. ``lf_dnn`` (``matched``, seed 1111) reaches 0.749 at r = 0 (where
+nothing is dropped, so both views agree). At r = 0.9 it reaches 0.625 with the dropped words re-encoded as
+``[UNK]`` in training, validation and test, but 0.726 on the stored view: trained there it learns the
+dropped words from the kept tokens, the leak again.
 """
 
 from __future__ import annotations
