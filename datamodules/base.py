@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from msabench.datamodules.batch import MODALITIES
 from msabench.datamodules.cache import (  # noqa: F401  (re-exported: the datasets import them from here)
     CACHE_ENV,
     cache_root,
@@ -436,7 +437,7 @@ class MSADataModule(lightning.LightningDataModule):
                 split_size=self.split_sizes["train"],
                 keep_text_boundaries=self.keep_text_boundaries,
             )
-            return self._reencode(out) if self.train_policy.drops_tokens else out
+            return self.reencode(out) if self.train_policy.drops_tokens else out
         if trainer.validating or trainer.sanity_checking:
             setting, split = self.validation[dataloader_idx], "valid"
         elif trainer.testing or trainer.predicting:
@@ -447,10 +448,10 @@ class MSADataModule(lightning.LightningDataModule):
         if split == "valid" and getattr(self, "validation_complete_view", False):
             # A method whose selection loss needs the complete view (MITR-DNet) gets it on validation only;
             # the base passes only the missing view to forward. Test batches never carry it.
-            for key in ("text", "audio", "vision", "text_ids"):
+            for key in (*MODALITIES, "text_ids"):
                 if key in batch:
                     missing[f"{key}_full"] = batch[key]  # type: ignore[literal-required]
-            for m in ("text", "audio", "vision"):
+            for m in MODALITIES:
                 missing[f"{m}_valid_full"] = batch[f"{m}_valid"]  # type: ignore[literal-required]
         return missing
 
@@ -476,12 +477,12 @@ class MSADataModule(lightning.LightningDataModule):
         if self.text_view != "reencoded" or not setting.drops_tokens:
             return missing
         if not cached:
-            return self._reencode(missing)
+            return self.reencode(missing)
         view = self._split_text(split, setting, missing["text"].device)
         missing["text"] = view[missing["index"].to(view.device)]
         return missing
 
-    def _reencode(self, missing: Batch) -> Batch:
+    def reencode(self, missing: Batch) -> Batch:
         """Recompute the text of a missing view from its [UNK]-substituted ids; dropped positions stay 0."""
         if self.text_view != "reencoded":
             return missing

@@ -118,7 +118,7 @@ def test_missing_view_is_the_encoding_of_the_damaged_sentence(pickle_path, tiny_
 def test_training_batches_reencode_only_when_the_policy_drops_tokens(pickle_path, tiny_bert):
     dm = _dm(pickle_path, test=[INTRA], policy="lnln", bert_path=tiny_bert)
     batch = dm.dataset("train")[np.arange(6)]
-    out = dm._reencode(dm.train_policy.apply(batch, seed=1, epoch=0, split_size=6, keep_text_boundaries=True))
+    out = dm.reencode(dm.train_policy.apply(batch, seed=1, epoch=0, split_size=6, keep_text_boundaries=True))
     expected = torch.where(out["text_keep"][..., None], TextReencoder(tiny_bert).encode(out["text_ids"]), 0)
     torch.testing.assert_close(out["text"], expected)
     torch.testing.assert_close(out["text_full"], batch["text"])  # the complete view: the same encoder's
