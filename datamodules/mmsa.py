@@ -218,7 +218,24 @@ def load_mmsa(
         sha256=sha256,
         keep_text_boundaries=has_ids,
         source=str(path),
+        variant=data_variant(splits),
+        cache_key=cache.name,
     )
+
+
+def data_variant(splits: Mapping[str, SplitData]) -> Variant:
+    """``aligned`` if every modality shares the text's padded length and valid steps in every split.
+
+    That is the layout of MMSA's word-aligned files (no audio/vision lengths: they take the text's); an
+    unaligned file has a padded length and valid lengths per modality.
+    """
+    for columns in splits.values():
+        text_valid = np.asarray(columns["text_valid"])
+        for m in ("audio", "vision"):
+            valid = np.asarray(columns[f"{m}_valid"])
+            if valid.shape != text_valid.shape or not np.array_equal(valid, text_valid):
+                return "unaligned"
+    return "aligned"
 
 
 def _dims(splits: Mapping[str, SplitData], metric_family: MetricFamily) -> DataDims:
@@ -566,10 +583,19 @@ class MMSADataModule(MSADataModule):
         path = resolve_data_file(self.name, self.variant, self.data_path, self.data_root)
         sha256 = file_sha256(path, self.cache_dir)
         check_published_sha256(self.name, path, sha256)
-        return load_mmsa(
+        data = load_mmsa(
             path,
             metric_family=METRIC_FAMILY[self.name],
             sha256=sha256,
             mmap=self.mmap,
             cache_dir=self.cache_dir,
         )
+        if data.variant != self.variant:
+            # The rows record what the file holds; say so where the config asked for the other layout.
+            warnings.warn(
+                f"{path} holds {data.variant} data but {self.name} was asked for the {self.variant} variant "
+                f"(data.options.variant); the results record '{data.variant}'",
+                DataWarning,
+                stacklevel=2,
+            )
+        return data
