@@ -140,3 +140,8 @@ def test_iemocap_refuses_train_zscore(tmp_path, cache):
     )
     with pytest.raises(ConfigError, match="needs dense audio/vision arrays"):
         dm.setup()
+
+
+def test_synthetic_has_no_aligned_variant():
+    with pytest.raises(ConfigError, match="generated unaligned only"):
+        build_datamodule("synthetic", train_policy=None, validation=[], test=[], seed=0, variant="aligned")
