@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -198,19 +200,30 @@ def load_mmsa(
             for message in json.loads(notes.read_text()) if notes.is_file() else []:
                 warnings.warn(message, DataWarning, stacklevel=2)
     if splits is None:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", DataWarning)
-            splits = read_mmsa_splits(safe_load(path), source=str(path), metric_family=metric_family)
-        for w in caught:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        spill = None
         if mmap:
-            found = [str(w.message) for w in caught if issubclass(w.category, DataWarning)]
-            notes.parent.mkdir(parents=True, exist_ok=True)
-            notes.write_text(json.dumps(found))  # before the cache, which marks it complete
-            save_split_cache(cache, splits)
-            del splits  # the arrays are re-read memory-mapped; drop the in-RAM copy first
-            splits = load_split_cache(cache)
-            assert splits is not None  # just written
+            # Converting: the pickle's large arrays go to files beside the cache, not into RAM.
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            spill = Path(tempfile.mkdtemp(dir=cache.parent, prefix=f".{cache.name}.spill."))
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", DataWarning)
+                splits = read_mmsa_splits(
+                    safe_load(path, spill_dir=spill), source=str(path), metric_family=metric_family
+                )
+            for w in caught:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            if mmap:
+                found = [str(w.message) for w in caught if issubclass(w.category, DataWarning)]
+                notes.parent.mkdir(parents=True, exist_ok=True)
+                notes.write_text(json.dumps(found))  # before the cache, which marks it complete
+                save_split_cache(cache, splits)
+                del splits  # the arrays are re-read from the cache; drop the converted copy first
+                splits = load_split_cache(cache)
+                assert splits is not None  # just written
+        finally:
+            if spill is not None:
+                shutil.rmtree(spill, ignore_errors=True)
     has_ids = "text_ids" in splits["train"]
     return LoadedData(
         splits=splits,
