@@ -28,7 +28,8 @@ the dataset family (MOSI/MOSEI in [-3, 3], SIMS in [-1, 1]).
 Every dimension comes from the data. The file's SHA-256 is compared with MMSA's published values (a warning,
 never a refusal, for other copies). Files of 1 GiB or more (MOSEI) are converted once into memory-mapped
 ``.npy`` arrays in the cache directory (``$MSABENCH_CACHE``, default ``~/.cache/msabench``), keyed by the
-file's hash.
+file's hash; the conversion streams each large array of the pickle into a file and memory-maps it
+(:class:`~msabench.datamodules.safe_pickle.SpillingUnpickler`), so it never holds the data in RAM.
 """
 
 from __future__ import annotations
