@@ -35,6 +35,9 @@ def check_run_config(cfg: DictConfig, stages: int = 1) -> None:
     _integer(cfg, "data.batch_size", 1)
     _integer(cfg, "data.eval_batch_size", 1)
     _integer(cfg, "data.num_workers", 0)
+    from msabench.datamodules.normalize import check_normalization  # the data layer owns the names
+
+    check_normalization(str(_value(cfg, "data.normalize")))
     if OmegaConf.select(cfg, "data.options.data_seed") is not None:
         _integer(cfg, "data.options.data_seed", 0, SEED_MAX)
     if OmegaConf.select(cfg, "data.options.n_scale") is not None:

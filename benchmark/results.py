@@ -43,6 +43,7 @@ RESULT_COLUMNS: Final[tuple[str, ...]] = (
     "error",
     "dataset",
     "data_sha256",
+    "data_variant",
     "text_view",
     "method",
     "train_policy",

@@ -252,6 +252,7 @@ def prepare(request: RunRequest) -> PreparedRun:
         num_workers=int(cfg.data.num_workers),
         text_view=str(cfg.data.text_view),
         bert_path=cfg.data.bert_path,
+        normalize=str(cfg.data.normalize),
         **options,
     )
     # Repairs made while loading are said now and recorded with the run (status.json `warnings`).
@@ -267,6 +268,7 @@ def prepare(request: RunRequest) -> PreparedRun:
         "method": method_cls.method_name,
         "dataset": dataset,
         "data_sha256": datamodule.sha256,
+        "data_variant": datamodule.data_variant,
         "text_view": datamodule.text_view,
         "text_encoder": datamodule.text_encoder_fingerprint,
         "train_policy": policy_name,
@@ -557,6 +559,7 @@ def _rows(
         "error": error,
         "dataset": cfg.dataset,
         "data_sha256": dm.sha256,
+        "data_variant": dm.data_variant,
         "text_view": dm.text_view,
         "method": prepared.method_cls.method_name,
         "train_policy": prepared.policy_name,

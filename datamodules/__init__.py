@@ -54,6 +54,7 @@ def build_datamodule(
     num_workers: int = 0,
     text_view: str = "auto",
     bert_path: str | Path | None = None,
+    normalize: str = "none",
     **options: Any,
 ) -> MSADataModule:
     """Build the datamodule of a dataset (not yet set up: call ``setup()`` to load the data).
@@ -72,12 +73,14 @@ def build_datamodule(
         text_view: ``auto``, ``reencoded`` or ``stored``: how contextual text is treated when tokens are
             dropped (see :mod:`msabench.datamodules.text_view`).
         bert_path: the local encoder the stored text was made with (the synthetic data ship their own).
+        normalize: ``none`` or ``train_zscore`` (audio and vision z-scored with the training split's
+            statistics; see :mod:`msabench.datamodules.normalize`).
         **options: dataset options: ``variant``, ``mmap``, ``cache_dir`` (MMSA); ``data_seed``, ``n_scale``,
             ``cache_dir`` (synthetic); ``fold``, ``target_root`` (IEMOCAP); ``pin_memory`` (all).
 
     Raises:
         UnknownNameError: an unknown dataset.
-        ConfigError: an option the dataset does not take.
+        ConfigError: an option the dataset does not take, an unknown normalisation.
     """
     key = name.strip().lower()
     if key not in DATASETS:
@@ -118,4 +121,5 @@ def build_datamodule(
         **options,
     )
     module.use_text_view(text_view, bert_path)
+    module.use_normalization(normalize)
     return module

@@ -34,6 +34,7 @@ from msabench.datamodules.cache import (  # noqa: F401  (re-exported: the datase
     load_split_cache,
     save_split_cache,
 )
+from msabench.datamodules.normalize import Normalization, check_normalization, normalize_data, variant_suffix
 from msabench.datamodules.text_view import (
     TextReencoder,
     TextViewName,
@@ -143,6 +144,9 @@ class LoadedData:
             dropped token's neighbours still encode it; token drops then need the text re-encoded.
         text_encoder: a local directory holding the encoder the stored text was made with, when the data
             ships one (the synthetic datasets do); None otherwise.
+        variant: ``aligned`` (every modality on the words' timeline, MMSA's ``aligned_50.pkl``) or
+            ``unaligned`` (each modality at its own rate), as read from the data.
+        cache_key: names the data in the cache directory (file hash and format); None if it has none.
     """
 
     splits: dict[str, SplitData]
@@ -152,6 +156,8 @@ class LoadedData:
     source: str = ""
     text_contextual: bool = True
     text_encoder: str | None = None
+    variant: str = "unaligned"
+    cache_key: str | None = None
 
 
 class ArrayDataset(Dataset):
@@ -305,6 +311,7 @@ class MSADataModule(lightning.LightningDataModule):
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
         self._data: LoadedData | None = None
         self._datasets: dict[str, ArrayDataset] = {}
+        self.normalization: Normalization = "none"
         self._text_view_request = "auto"
         self._bert_path: str | None = None
         self.text_view: TextViewName | None = None
@@ -323,6 +330,14 @@ class MSADataModule(lightning.LightningDataModule):
         self._text_view_request = requested
         self._bert_path = None if bert_path in (None, "") else str(bert_path)
 
+    def use_normalization(self, normalization: str = "none") -> None:
+        """Choose the feature normalisation (before :meth:`setup`): ``none`` or ``train_zscore``.
+
+        Raises:
+            ConfigError: an unknown name.
+        """
+        self.normalization = check_normalization(normalization)
+
     def _load(self) -> LoadedData:
         """Read (or generate) the data; called once by :meth:`setup`."""
         raise NotImplementedError
@@ -331,7 +346,7 @@ class MSADataModule(lightning.LightningDataModule):
         """Load the data once; later calls do nothing."""
         if self._data is not None:
             return
-        data = self._load()
+        data = normalize_data(self._load(), self.normalization, getattr(self, "cache_dir", None))
         self.keep_text_boundaries = data.keep_text_boundaries
         self._choose_text_view(data)
         self._data = data
@@ -387,6 +402,15 @@ class MSADataModule(lightning.LightningDataModule):
     def sha256(self) -> str | None:
         """SHA-256 of the data file actually read (after :meth:`setup`)."""
         return self.data.sha256
+
+    @property
+    def data_variant(self) -> str:
+        """The data as read, for result rows and the run key (after :meth:`setup`).
+
+        ``aligned`` or ``unaligned``, followed by ``+zscore`` when audio and vision were normalised with the
+        training split's statistics (``data.normalize=train_zscore``).
+        """
+        return self.data.variant + variant_suffix(self.normalization)
 
     @property
     def split_sizes(self) -> dict[str, int]:

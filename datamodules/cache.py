@@ -7,7 +7,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -78,6 +78,40 @@ def save_split_cache(directory: Path, splits: Mapping[str, SplitData]) -> None:
             for key, col in columns.items():
                 np.save(staging / f"{split}.{key}.npy", np.asarray(col), allow_pickle=False)
         (staging / "complete").write_text(json.dumps({s: sorted(c) for s, c in splits.items()}))
+        os.replace(staging, directory)
+    except OSError:
+        if not directory.exists():
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # another process finished first
+
+
+def build_split_cache(
+    directory: Path,
+    layout: Mapping[str, Mapping[str, tuple[tuple[int, ...], np.dtype]]],
+    fill: Callable[[str, str, np.ndarray], None],
+) -> None:
+    """Write a cache like :func:`save_split_cache`, each array filled in place by ``fill`` (never in RAM).
+
+    Args:
+        directory: the cache directory (nothing is done if it exists).
+        layout: per split, per key, the array's shape and dtype.
+        fill: called as ``fill(split, key, out)`` with ``out`` a writable memory-mapped array to fill.
+    """
+    if directory.exists():
+        return
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
+    try:
+        for split, columns in layout.items():
+            for key, (shape, dtype) in columns.items():
+                out = np.lib.format.open_memmap(
+                    staging / f"{split}.{key}.npy", mode="w+", dtype=dtype, shape=tuple(shape)
+                )
+                fill(split, key, out)
+                out.flush()
+                del out
+        (staging / "complete").write_text(json.dumps({s: sorted(c) for s, c in layout.items()}))
         os.replace(staging, directory)
     except OSError:
         if not directory.exists():

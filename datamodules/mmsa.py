@@ -28,13 +28,16 @@ the dataset family (MOSI/MOSEI in [-3, 3], SIMS in [-1, 1]).
 Every dimension comes from the data. The file's SHA-256 is compared with MMSA's published values (a warning,
 never a refusal, for other copies). Files of 1 GiB or more (MOSEI) are converted once into memory-mapped
 ``.npy`` arrays in the cache directory (``$MSABENCH_CACHE``, default ``~/.cache/msabench``), keyed by the
-file's hash.
+file's hash; the conversion streams each large array of the pickle into a file and memory-maps it
+(:class:`~msabench.datamodules.safe_pickle.SpillingUnpickler`), so it never holds the data in RAM.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -198,19 +201,30 @@ def load_mmsa(
             for message in json.loads(notes.read_text()) if notes.is_file() else []:
                 warnings.warn(message, DataWarning, stacklevel=2)
     if splits is None:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", DataWarning)
-            splits = read_mmsa_splits(safe_load(path), source=str(path), metric_family=metric_family)
-        for w in caught:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        spill = None
         if mmap:
-            found = [str(w.message) for w in caught if issubclass(w.category, DataWarning)]
-            notes.parent.mkdir(parents=True, exist_ok=True)
-            notes.write_text(json.dumps(found))  # before the cache, which marks it complete
-            save_split_cache(cache, splits)
-            del splits  # the arrays are re-read memory-mapped; drop the in-RAM copy first
-            splits = load_split_cache(cache)
-            assert splits is not None  # just written
+            # Converting: the pickle's large arrays go to files beside the cache, not into RAM.
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            spill = Path(tempfile.mkdtemp(dir=cache.parent, prefix=f".{cache.name}.spill."))
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", DataWarning)
+                splits = read_mmsa_splits(
+                    safe_load(path, spill_dir=spill), source=str(path), metric_family=metric_family
+                )
+            for w in caught:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            if mmap:
+                found = [str(w.message) for w in caught if issubclass(w.category, DataWarning)]
+                notes.parent.mkdir(parents=True, exist_ok=True)
+                notes.write_text(json.dumps(found))  # before the cache, which marks it complete
+                save_split_cache(cache, splits)
+                del splits  # the arrays are re-read from the cache; drop the converted copy first
+                splits = load_split_cache(cache)
+                assert splits is not None  # just written
+        finally:
+            if spill is not None:
+                shutil.rmtree(spill, ignore_errors=True)
     has_ids = "text_ids" in splits["train"]
     return LoadedData(
         splits=splits,
@@ -218,7 +232,24 @@ def load_mmsa(
         sha256=sha256,
         keep_text_boundaries=has_ids,
         source=str(path),
+        variant=data_variant(splits),
+        cache_key=cache.name,
     )
+
+
+def data_variant(splits: Mapping[str, SplitData]) -> Variant:
+    """``aligned`` if every modality shares the text's padded length and valid steps in every split.
+
+    That is the layout of MMSA's word-aligned files (no audio/vision lengths: they take the text's); an
+    unaligned file has a padded length and valid lengths per modality.
+    """
+    for columns in splits.values():
+        text_valid = np.asarray(columns["text_valid"])
+        for m in ("audio", "vision"):
+            valid = np.asarray(columns[f"{m}_valid"])
+            if valid.shape != text_valid.shape or not np.array_equal(valid, text_valid):
+                return "unaligned"
+    return "aligned"
 
 
 def _dims(splits: Mapping[str, SplitData], metric_family: MetricFamily) -> DataDims:
@@ -566,10 +597,19 @@ class MMSADataModule(MSADataModule):
         path = resolve_data_file(self.name, self.variant, self.data_path, self.data_root)
         sha256 = file_sha256(path, self.cache_dir)
         check_published_sha256(self.name, path, sha256)
-        return load_mmsa(
+        data = load_mmsa(
             path,
             metric_family=METRIC_FAMILY[self.name],
             sha256=sha256,
             mmap=self.mmap,
             cache_dir=self.cache_dir,
         )
+        if data.variant != self.variant:
+            # The rows record what the file holds; say so where the config asked for the other layout.
+            warnings.warn(
+                f"{path} holds {data.variant} data but {self.name} was asked for the {self.variant} variant "
+                f"(data.options.variant); the results record '{data.variant}'",
+                DataWarning,
+                stacklevel=2,
+            )
+        return data

@@ -13,6 +13,8 @@ import collections
 import copyreg
 import io
 import pickle
+import struct
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -72,6 +74,8 @@ class RestrictedUnpickler(pickle.Unpickler):
         source: how to name the file in error messages.
     """
 
+    _allowed = _ALLOWED
+
     def __init__(self, file: BinaryIO, source: str = "<pickle>") -> None:
         super().__init__(file, encoding="latin1")  # latin1 decodes numpy arrays pickled by Python 2
         self._source = source
@@ -79,7 +83,7 @@ class RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         """Return an admitted global; refuse anything else before it is imported."""
         try:
-            return _ALLOWED[(module, name)]
+            return self._allowed[(module, name)]
         except KeyError:
             raise UnsafePickleError(
                 f"refused to load {self._source}: it references '{module}.{name}', and only numpy arrays, "
@@ -95,12 +99,140 @@ class RestrictedUnpickler(pickle.Unpickler):
         )
 
 
-def safe_load(file: str | Path | BinaryIO, *, source: str | None = None) -> Any:
+# Arrays smaller than this are read into RAM as usual (the many small ones cost more as files than they save).
+SPILL_THRESHOLD = 1 << 24
+
+
+@dataclass(frozen=True)
+class _Spilled:
+    """A large byte string of the pickle, copied to ``path`` instead of into memory."""
+
+    path: Path
+    nbytes: int
+
+
+class SpillingUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
+    """The restricted unpickler, with large arrays copied to files and memory-mapped instead of read into RAM.
+
+    A byte string of ``threshold`` bytes or more (an array's data: numpy pickles ``tobytes()`` of the array,
+    or a ``PickleBuffer`` under protocol 5) is streamed into its own file under ``spill_dir``, and the array
+    it belongs to is a writable ``np.memmap`` of that file. So converting a 9 GB MOSEI pickle holds
+    file-backed pages the kernel can drop, not 9 GB of anonymous memory. Runs on the pure-Python unpickler,
+    which costs time only per opcode (a few per array, one per string of the object arrays).
+
+    Args:
+        file: a binary file object positioned at the start of the pickle.
+        source: how to name the file in error messages.
+        spill_dir: an existing directory for the spilled arrays (the caller removes it when done).
+        threshold: the smallest byte string that is spilled (default :data:`SPILL_THRESHOLD`).
+    """
+
+    dispatch = dict(pickle._Unpickler.dispatch)  # type: ignore[attr-defined]
+
+    def __init__(self, file: BinaryIO, source: str, spill_dir: Path, threshold: int | None = None) -> None:
+        super().__init__(file, encoding="latin1")
+        self._source = source
+        self._spill_dir = Path(spill_dir)
+        self._threshold = SPILL_THRESHOLD if threshold is None else threshold
+        self._count = 0
+        self._allowed = {
+            **_ALLOWED,
+            **{
+                (f"{package}.multiarray", "_reconstruct"): self._reconstruct
+                for package in ("numpy.core", "numpy._core")
+            },
+            **{
+                (f"{package}.numeric", "_frombuffer"): self._frombuffer
+                for package in ("numpy.core", "numpy._core")
+            },
+        }
+
+    find_class = RestrictedUnpickler.find_class
+    persistent_load = RestrictedUnpickler.persistent_load
+
+    def _bytes(self, size: int) -> bytes | _Spilled:
+        if size < self._threshold:
+            data = self.read(size)
+            if len(data) != size:
+                raise pickle.UnpicklingError("pickle data was truncated")
+            return data
+        path = self._spill_dir / f"{self._count}.bin"
+        self._count += 1
+        left = size
+        with open(path, "wb") as out:
+            while left:
+                chunk = self.read(min(left, 1 << 24))
+                if not chunk:
+                    raise pickle.UnpicklingError("pickle data was truncated")
+                out.write(chunk)
+                left -= len(chunk)
+        return _Spilled(path, size)
+
+    def _load_binbytes(self) -> None:
+        (size,) = struct.unpack("<I", self.read(4))
+        self.append(self._bytes(size))
+
+    def _load_binbytes8(self) -> None:
+        (size,) = struct.unpack("<Q", self.read(8))
+        self.append(self._bytes(size))
+
+    dispatch[pickle.BINBYTES[0]] = _load_binbytes
+    dispatch[pickle.BINBYTES8[0]] = _load_binbytes8
+    dispatch[pickle.BYTEARRAY8[0]] = _load_binbytes8
+
+    def _reconstruct(self, cls: Any, shape: Any, dtype: Any) -> _PendingArray:
+        if cls is not np.ndarray:
+            raise pickle.UnpicklingError(f"refused to rebuild a {cls!r}: only numpy arrays are accepted")
+        return _PendingArray()
+
+    def _frombuffer(self, buffer: Any, dtype: Any, shape: Any, order: str) -> np.ndarray:
+        if isinstance(buffer, _Spilled):
+            return np.memmap(buffer.path, dtype=dtype, mode="r+", shape=tuple(shape), order=order)
+        return _ALLOWED[("numpy.core.numeric", "_frombuffer")](buffer, dtype, shape, order)
+
+    def load(self) -> Any:
+        """Unpickle, then swap every array rebuilt from spilled bytes for its memory map."""
+        return _finish(super().load())
+
+
+class _PendingArray:
+    """Stands for an array until the pickle's BUILD gives its state (then :func:`_finish` makes it)."""
+
+    array: np.ndarray | None = None
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        version, shape, dtype, fortran, raw = state if len(state) == 5 else (1, *state)
+        order = "F" if fortran else "C"
+        if isinstance(raw, _Spilled):
+            self.array = np.memmap(raw.path, dtype=dtype, mode="r+", shape=tuple(shape), order=order)
+        else:
+            array = np.ndarray.__new__(np.ndarray, (0,), np.uint8)
+            array.__setstate__(state)
+            self.array = array
+
+
+def _finish(obj: Any) -> Any:
+    if isinstance(obj, _PendingArray):
+        return obj.array
+    if isinstance(obj, dict):
+        return {key: _finish(value) for key, value in obj.items()}
+    if isinstance(obj, list):
+        return [_finish(value) for value in obj]
+    if isinstance(obj, tuple):
+        return tuple(_finish(value) for value in obj)
+    return obj
+
+
+def safe_load(
+    file: str | Path | BinaryIO, *, source: str | None = None, spill_dir: str | Path | None = None
+) -> Any:
     """Unpickle plain data from a path or binary file object.
 
     Args:
         file: a path or a binary file object.
         source: how to name the file in error messages (default: the path).
+        spill_dir: a directory to hold large arrays as memory-mapped files instead of in RAM
+            (:class:`SpillingUnpickler`); the caller removes it once the arrays are no longer used.
 
     Returns:
         The unpickled object.
@@ -111,9 +243,11 @@ def safe_load(file: str | Path | BinaryIO, *, source: str | None = None) -> Any:
     """
     if isinstance(file, str | Path):
         with open(file, "rb") as handle:
-            return safe_load(handle, source=source or str(file))
+            return safe_load(handle, source=source or str(file), spill_dir=spill_dir)
     name = source or getattr(file, "name", "<pickle>")
     try:
+        if spill_dir is not None:
+            return SpillingUnpickler(file, str(name), Path(spill_dir)).load()
         return RestrictedUnpickler(file, str(name)).load()
     except UnsafePickleError:
         raise

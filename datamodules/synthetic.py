@@ -563,6 +563,9 @@ class SyntheticDataModule(MSADataModule):
         data_root: unused (accepted so every dataset takes the same arguments).
         data_seed: the data seed (fixed across training seeds, so seeds vary the training only).
         n_scale: multiplies the sample counts (tests use tiny sets).
+        variant: ``unaligned``, the only layout generated (each modality at its own rate, as MMSA's
+            ``unaligned_50.pkl``); ``aligned`` is refused, since the generator makes no word-aligned copy.
+        mmap: memory-map the splits from a ``.npy`` cache (default: pickles of 1 GiB or more, as MMSA files).
         cache_dir: cache directory (default ``$MSABENCH_CACHE`` or ``~/.cache/msabench``).
         **kwargs: see :class:`~msabench.datamodules.base.MSADataModule`.
     """
@@ -575,6 +578,8 @@ class SyntheticDataModule(MSADataModule):
         data_root: str | Path | None = None,
         data_seed: int = 0,
         n_scale: float = 1.0,
+        variant: str = "unaligned",
+        mmap: bool | None = None,
         cache_dir: str | Path | None = None,
         train_policy: TrainingPolicy | None,
         validation: Sequence[Any],
@@ -599,9 +604,15 @@ class SyntheticDataModule(MSADataModule):
         self.recipe = get_recipe(name)
         if not n_scale > 0:
             raise ConfigError(f"n_scale must be positive, got {n_scale}")
+        if variant != "unaligned":
+            raise ConfigError(
+                f"{name} has no '{variant}' variant: the synthetic data are generated unaligned only "
+                "(data.options.variant=unaligned)"
+            )
         self.data_path = data_path
         self.data_seed = data_seed
         self.n_scale = n_scale
+        self.mmap = mmap
         self.cache_dir = cache_dir
 
     def _load(self) -> LoadedData:
@@ -621,7 +632,7 @@ class SyntheticDataModule(MSADataModule):
                 f"{synthetic_text.WEIGHTS_FILE}); export_synthetic('{self.name}', PATH) writes both"
             )
         loaded = load_mmsa(
-            path, metric_family=self.recipe.metric_family, mmap=False, cache_dir=self.cache_dir
+            path, metric_family=self.recipe.metric_family, mmap=self.mmap, cache_dir=self.cache_dir
         )
         # The text of the variants with token ids is the encoder's output on whole sentences (contextual);
         # IEMOCAP-like text, made without ids, is per-token.
