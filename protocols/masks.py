@@ -22,7 +22,8 @@ from typing import Final
 import torch
 from torch import Tensor
 
-from msabench.datamodules.batch import CLS_TOKEN_ID, MODALITIES, SEP_TOKEN_ID, UNK_TOKEN_ID, Batch
+from msabench.core.batch import CLS_TOKEN_ID, SEP_TOKEN_ID, UNK_TOKEN_ID, Batch
+from msabench.core.vocabulary import MISSING_CONDITIONS, MODALITIES, SPLITS
 from msabench.errors import ConfigError, UnknownNameError
 from msabench.protocols.hashing import (
     DOMAIN_EVAL,
@@ -37,9 +38,8 @@ from msabench.protocols.hashing import (
     scaled_threshold,
     threshold,
 )
-from msabench.protocols.settings import MISSING_CONDITIONS, Setting
+from msabench.protocols.settings import Setting
 
-SPLITS: Final[tuple[str, str, str]] = ("train", "valid", "test")
 _SPLIT_IDS: Final[dict[str, int]] = {split: i for i, split in enumerate(SPLITS)}
 
 # One stream per kind of draw, so that e.g. the frames of a sample and its per-sample rate are independent.

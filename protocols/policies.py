@@ -20,7 +20,8 @@ from typing import Any, ClassVar, Final
 import torch
 from torch import Tensor
 
-from msabench.datamodules.batch import Batch
+from msabench.core.batch import Batch
+from msabench.core.vocabulary import PAPER_POLICY, POLICIES
 from msabench.errors import ConfigError, UnknownNameError
 from msabench.protocols.hashing import Key
 from msabench.protocols.masks import (
@@ -39,7 +40,7 @@ from msabench.protocols.masks import (
 )
 from msabench.protocols.settings import Setting
 
-POLICIES: Final[tuple[str, ...]] = ("complete", "matched", "lnln", "conditions", "stochastic")
+__all__ = ["POLICIES", "TrainingPolicy", "build_policy"]
 
 
 @dataclass(frozen=True)
@@ -208,10 +209,10 @@ def build_policy(name: str, *, matched: Setting | None = None, **params: Any) ->
         ConfigError: ``matched`` without a setting, an unknown parameter or a bad value.
 
     """
-    if name == "paper":
+    if name == PAPER_POLICY:
         raise ConfigError(
-            "policy 'paper' means the method's own policy from its config.yaml; resolve it to one of "
-            f"{', '.join(POLICIES)} before building it"
+            f"policy '{PAPER_POLICY}' means the method's own policy from its config.yaml; resolve it to "
+            f"one of {', '.join(POLICIES)} before building it"
         )
     if name not in _CLASSES:
         raise UnknownNameError("policy", name, POLICIES)
