@@ -71,3 +71,9 @@ def metric_order(metrics: Iterable[str]) -> list[str]:
     present = set(metrics)
     canonical = list(dict.fromkeys(m for names in METRIC_NAMES.values() for m in names))
     return [m for m in canonical if m in present] + sorted(present - set(canonical))
+
+
+# ----------------------------------------------------------------------------------------------- data variant
+# How a dataset's files lay the modalities out, plus any normalisation applied; rows that record none are
+# of the default, the layout msabench reads when nothing else is asked.
+DEFAULT_DATA_VARIANT: Final[str] = "unaligned"

@@ -12,6 +12,7 @@ import pytest
 from msabench import leaderboard as lb
 from msabench import results as store
 from msabench.cli import main
+from msabench.core.vocabulary import ALL_CONDITIONS
 from msabench.errors import ConfigError
 
 
@@ -86,17 +87,19 @@ def _summary(board: lb.Leaderboard, method: str, summary: str, metric: str = "ac
 
 
 # ------------------------------------------------------------------------------------------------- statistics
-def test_t_quantile_matches_tables() -> None:
-    assert lb.t_quantile(0.975, 1) == pytest.approx(12.7062047362, abs=1e-8)
-    assert lb.t_quantile(0.975, 2) == pytest.approx(4.30265272975, abs=1e-8)
-    assert lb.t_quantile(0.975, 5) == pytest.approx(2.57058183564, abs=1e-8)
-    assert lb.t_quantile(0.975, 30) == pytest.approx(2.04227245630, abs=1e-8)
-    assert lb.t_quantile(0.95, 1) == pytest.approx(6.31375151468, abs=1e-8)
-    assert lb.t_quantile(0.995, 3) == pytest.approx(5.84090930973, abs=1e-8)
-    for df, expected in enumerate(lb.T975_TABLE, start=1):
-        assert lb.t_quantile(0.975, df) == pytest.approx(expected, abs=6e-4)
-    with pytest.raises(ValueError):
-        lb.t_quantile(0.975, 0)
+def test_paired_interval_uses_students_t_quantile() -> None:
+    # Half-widths divided by sd / sqrt(n) give the two-sided 95 % quantile t(0.975, n - 1) of the tables.
+    for differences, quantile in (
+        ([0.0, 2.0], 12.7062047362),  # df 1
+        ([0.0, 1.0, 5.0, 2.0, 3.0, 9.0], 2.57058183564),  # df 5
+        (list(np.arange(31.0) ** 1.5), 2.04227245630),  # df 30
+    ):
+        d = np.asarray(differences)
+        mean, lo, hi = lb.paired_interval(d)
+        scale = d.std(ddof=1) / math.sqrt(d.size)
+        assert mean == pytest.approx(d.mean())
+        assert (hi - mean) / scale == pytest.approx(quantile, abs=1e-8)
+        assert (mean - lo) / scale == pytest.approx(quantile, abs=1e-8)
 
 
 def test_paired_interval_by_hand() -> None:
@@ -294,7 +297,7 @@ def _board() -> lb.Leaderboard:
             _row(m, s, f"condition:{c}", "acc2_has0", 0.6 + 0.01 * s + (0.1 if m == "derl" else 0))
             for m in ("lf_dnn", "derl")
             for s in (1, 2)
-            for c in lb.CONDITION_ORDER
+            for c in ALL_CONDITIONS
         ]
     )
     return lb.build(pd.DataFrame(rows), "lf_dnn")
