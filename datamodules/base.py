@@ -40,6 +40,7 @@ from msabench.datamodules.text_view import (
     encode_complete_text,
     resolve_text_view,
 )
+from msabench.protocols import apply_setting
 
 if TYPE_CHECKING:
     from msabench.core.batch import Batch
@@ -463,8 +464,6 @@ class MSADataModule(lightning.LightningDataModule):
             cached: take re-encoded text from the whole-split view computed once per (split, setting), as the
                 loaders do; False re-encodes this batch (what the cache holds, computed directly).
         """
-        from msabench.protocols import apply_setting
-
         missing = apply_setting(
             batch,
             setting,

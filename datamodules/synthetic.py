@@ -90,6 +90,7 @@ import numpy as np
 
 from msabench.core.batch import CLS_TOKEN_ID, SEP_TOKEN_ID
 from msabench.core.io import atomic_write
+from msabench.core.vocabulary import MODALITIES
 from msabench.datamodules import synthetic_text
 from msabench.datamodules.base import LoadedData, MetricFamily, MSADataModule, TrainingPolicy, cache_root
 from msabench.datamodules.mmsa import load_mmsa
@@ -103,7 +104,6 @@ GENERATOR_VERSION: Final[int] = 3
 PICKLE_PROTOCOL: Final[int] = 4
 CLS_ID: Final[int] = CLS_TOKEN_ID
 SEP_ID: Final[int] = SEP_TOKEN_ID
-MODALITIES: Final[tuple[str, str, str]] = ("text", "audio", "vision")
 
 
 @dataclass(frozen=True)

@@ -30,14 +30,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from msabench.core.vocabulary import TextViewName
+from msabench.core.vocabulary import TEXT_VIEW_CHOICES, TextViewName
 from msabench.datamodules.cache import cache_root, load_split_cache
 from msabench.errors import ConfigError, DatasetNotFoundError, UnknownNameError
 
 if TYPE_CHECKING:
     from msabench.datamodules.base import LoadedData
 
-TEXT_VIEW_CHOICES: Final[tuple[str, ...]] = ("auto", "reencoded", "stored")
 # Below this mean cosine, the local encoder is not the one the stored features were made with.
 AGREEMENT_WARNING: Final[float] = 0.99
 WHERE_BERT_COMES_FROM: Final[str] = (

@@ -42,6 +42,8 @@ POLICY_CHOICES: Final[tuple[str, ...]] = (*POLICIES, PAPER_POLICY)
 # ------------------------------------------------------------------------------------------------- text views
 TextViewName = Literal["reencoded", "stored", "noncontextual"]
 TEXT_VIEWS: Final[tuple[TextViewName, ...]] = ("reencoded", "stored", "noncontextual")
+# What a user may ask for: ``auto`` picks by the data (re-encoded where the text is contextual).
+TEXT_VIEW_CHOICES: Final[tuple[str, ...]] = ("auto", "reencoded", "stored")
 
 # ---------------------------------------------------------------------------------------------------- metrics
 MetricFamily = Literal["mosi", "sims", "iemocap"]

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from msabench import results as store
 from msabench.errors import MSABenchError
 from msabench.sweep.expand import Job
 
@@ -117,8 +118,6 @@ def _where() -> str:
 
 def _run_dir_of(job: Job, output: str) -> str | None:
     """The run directory a failed job wrote, if it got that far (status ``failed`` under ``output``)."""
-    from msabench import results as store
-
     runs = store.run_statuses(Path(output)) if Path(output).exists() else None
     if runs is None or runs.empty:
         return None

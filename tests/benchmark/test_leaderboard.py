@@ -383,3 +383,59 @@ def test_text_views_are_never_pooled() -> None:
     markdown = lb.to_markdown(board)
     assert "## synthetic (stored text)" in markdown and "so text drops leak" in markdown
     assert "Text view: re-encoded" in markdown
+
+
+def test_data_variants_are_never_pooled_and_are_named() -> None:
+    # Rows without a variant (written before it was recorded) count as the default, unaligned.
+    rows = []
+    for variant, view, value in (
+        (None, "reencoded", 0.60),
+        ("unaligned", "reencoded", 0.62),
+        ("aligned", "reencoded", 0.70),
+        ("unaligned+zscore", "reencoded", 0.80),
+        ("aligned", "stored", 0.90),
+    ):
+        row = _row("derl", 1, "intra@0.5", "acc2_has0", value, config_id=f"{variant}-{view}")
+        rows.append({**row, "data_variant": variant, "text_view": view, "run_key": f"{variant}-{view}"})
+    board = lb.build(pd.DataFrame(rows), reference=None)
+    datasets = board.points.groupby("dataset", sort=False)["mean"].apply(sorted).to_dict()
+    assert datasets == {
+        "synthetic": [0.60, 0.62],
+        "synthetic (aligned)": [0.70],
+        "synthetic (aligned, stored text)": [0.90],
+        "synthetic (unaligned+zscore)": [0.80],
+    }
+    markdown = lb.to_markdown(board)
+    assert "Data variant: `unaligned` (runs that did not record it count as `unaligned`)." in markdown
+    section = markdown.split("## synthetic (aligned, stored text)")[1].split("\n## ")[0]
+    assert "Data variant: `aligned`." in section and "so text drops leak" in section
+
+
+def test_condition_bars_keep_their_legend_off_the_bars(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from msabench import plots
+
+    rows = [
+        _row(method, seed, f"condition:{c}", "acc2_has0", 0.9 - 0.01 * i, policy=policy)
+        for i, c in enumerate(ALL_CONDITIONS)
+        for method in ("a_very_long_method_name", "derl", "lf_dnn", "umdf")
+        for policy in ("lnln", "conditions")
+        for seed in (1, 2)
+    ]
+    points = lb.build(pd.DataFrame(rows), None).points
+    captured = {}
+    original = plots._save
+
+    def keep(fig, path):  # noqa: ANN001, ANN202
+        captured["fig"] = fig
+        return original(fig, path)
+
+    monkeypatch.setattr(plots, "_save", keep)
+    plots.condition_bars(points[points["metric"] == "acc2_has0"], "acc2_has0", "t", tmp_path / "bars.png")
+    fig = captured["fig"]
+    renderer = fig.canvas.get_renderer()
+    (ax,) = fig.axes
+    legend = fig.legends[0].get_window_extent(renderer)
+    assert not legend.overlaps(ax.get_window_extent(renderer))
+    assert (tmp_path / "bars.png").stat().st_size > 0
