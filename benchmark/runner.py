@@ -113,7 +113,7 @@ def resolve_policy_name(name: str, method_cls: type[MSAMethod], cfg: DictConfig)
 
 
 def validation_settings(policy: str, test: Sequence[Setting], cfg: DictConfig) -> list[Setting]:
-    """Validation settings derived from the training policy (protocols.md §9.2), with fixed masks.
+    """Validation settings derived from the training policy (``docs/policies.md``), with fixed masks.
 
     ``matched``: the test setting itself (P2 validates at the run's rate); ``lnln``: intra at
     ``evaluation.validation_rate`` (0.5, as LNLN/TF-Mamba); ``conditions``: the six missing conditions, pooled

@@ -1,4 +1,4 @@
-"""Training policies: how missingness is drawn while training (protocols.md §2, §3.1, §4.2, §6).
+"""Training policies: how missingness is drawn while training (``docs/policies.md``).
 
 A policy turns a complete training batch into a new batch with the missing view (``m``, ``m_keep``,
 ``available``, ``text_ids``) **and** the complete view (``m_full``, ``text_ids_full``) for teachers,
@@ -163,7 +163,7 @@ class ConditionsPolicy(TrainingPolicy):
 
 @dataclass(frozen=True)
 class StochasticPolicy(TrainingPolicy):
-    """S1 (protocols.md §6): random whole-modality drops (never all three) plus frame drops, every epoch.
+    """S1 (``docs/policies.md``): random whole-modality drops (never all three) plus frame drops, every epoch.
 
     Attributes:
         p_modality: probability that each modality is dropped, re-drawn when all three are.

@@ -126,7 +126,7 @@ def test_point_mean_population_std_and_wide_columns() -> None:
 
 # -------------------------------------------------------------------------------------------------- summaries
 def test_auilc_and_mean_over_rates_spec_example() -> None:
-    # protocols.md §8.3: SIMS grid 0.0-0.5, Acc-2 80, 78, 76, 74, 72, 70 -> AUILC 37.5, normalised 75.0.
+    # docs/metrics.md (AUILC): SIMS grid 0.0-0.5, Acc-2 80, 78, 76, 74, 72, 70 -> AUILC 37.5, normalised 75.0.
     rates = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
     board = lb.build(pd.DataFrame(_curve("derl", {1: [0.80, 0.78, 0.76, 0.74, 0.72, 0.70]}, rates)), None)
     assert _summary(board, "derl", "auilc")["value"] == pytest.approx(0.375)
