@@ -207,3 +207,20 @@ def test_light_imports_stay_light(module: str, absent: tuple[str, ...]) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert out.stdout.strip() == "", f"import {module} loaded {out.stdout.strip()}"
+
+
+def test_the_vocabulary_is_declared_once() -> None:
+    # A module may import and re-export a name of the core vocabulary, never assign it anew.
+    from msabench.core import vocabulary
+
+    names = {n for n in vars(vocabulary) if n.isupper() or n in ("Modality", "MetricFamily", "PolicyName")}
+    redeclared = []
+    for module, path in MODULES.items():
+        if module == "msabench.core.vocabulary":
+            continue
+        for node in ast.parse(path.read_text()).body:
+            targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+            redeclared += [
+                f"{module}:{node.lineno} {t.id}" for t in targets if isinstance(t, ast.Name) and t.id in names
+            ]
+    assert not redeclared, "import these from msabench.core.vocabulary instead: " + ", ".join(redeclared)
