@@ -68,6 +68,7 @@ def run_job(
     index: int = 0,
 ) -> Outcome:
     """Run one job (in a worker process): train or reuse, never raise; output goes to ``log`` when given."""
+    # Lazy: only a worker process trains, and it loads torch and Lightning after the executor set its threads.
     import torch
 
     from msabench.runner import execute
