@@ -21,7 +21,7 @@ from collections.abc import Callable
 import torch
 
 from msabench.config import compose
-from msabench.datamodules.batch import Batch
+from msabench.core.batch import Batch
 from msabench.models.components.text import TextEncoder
 from msabench.models.lf_dnn.network import LFDNN
 from msabench.protocols import Setting, apply_setting, build_policy

@@ -10,7 +10,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from msabench.errors import DataWarning, MSABenchError
+from msabench.core.vocabulary import TEXT_VIEW_CHOICES
+from msabench.errors import ConfigError, DataWarning, MSABenchError, OutputError
+
+# Each command imports what it needs inside its handler (runner, models, data, sweeps, pandas), so that
+# `msabench --help`, `list` or `leaderboard` never load the torch and Lightning they do not use.
 
 SEED_RANGE = "0 to 4294967295"  # numpy's and Lightning's seeding (msabench.config_checks.SEED_MAX)
 
@@ -109,7 +113,7 @@ def _add_text_view(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--text-view",
-        choices=("auto", "reencoded", "stored"),
+        choices=TEXT_VIEW_CHOICES,
         help="auto (default): re-encode contextual text where tokens are dropped, refuse without an encoder; "
         "stored: keep the stored features (leaks the dropped words)",
     )
@@ -193,9 +197,9 @@ def format_table(frame) -> str:  # noqa: ANN001 - pandas imported lazily
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
+    from msabench.core.vocabulary import POLICY_CHOICES
     from msabench.datamodules import DATASETS
     from msabench.models import get, names
-    from msabench.runner import POLICY_CHOICES
 
     print("methods:")
     for name in names():
@@ -209,7 +213,6 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from msabench.datamodules import export_synthetic
     from msabench.datamodules.synthetic import encoder_dir
-    from msabench.errors import ConfigError
     from msabench.results import check_writable_dir
 
     if not 0 <= args.seed <= 2**32 - 1:
@@ -327,15 +330,11 @@ def _rates_leaf(values: list[str] | None) -> object:
     keyed = [v for v in values if "=" in v]
     if not keyed:
         if len(values) > 1:
-            from msabench.errors import ConfigError
-
             raise ConfigError(
                 "give --rates once, or once per protocol as --rates intra=SPEC --rates inter=SPEC"
             )
         return values[0]
     if len(keyed) != len(values):
-        from msabench.errors import ConfigError
-
         raise ConfigError("mix of --rates SPEC and --rates PROTOCOL=SPEC: use one form")
     return {k.strip(): v for k, v in (item.split("=", 1) for item in values)}
 
@@ -360,8 +359,6 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     output = args.output or Path(spec.output or "results/runs")
     workers = args.workers if args.workers is not None else spec.workers or 1
     if workers < 0:
-        from msabench.errors import ConfigError
-
         raise ConfigError(f"--workers must be 0 or more, not {workers}")
     resources = sweeps.Resources(
         cpus_per_run=args.cpus_per_run,
@@ -421,8 +418,6 @@ def _build_spec(config: str | None, flags: dict[str, Any], overrides: list[str])
     except MSABenchError:
         raise
     except (OSError, ValueError, yaml.YAMLError) as err:
-        from msabench.errors import ConfigError
-
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ConfigError(f"--config {config}: cannot read it as a sweep YAML file ({reason})") from None
 
@@ -445,8 +440,6 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
 
     check_writable_dir(args.out.expanduser().parent, "--out")
     if args.out.is_dir():
-        from msabench.errors import OutputError
-
         raise OutputError(f"--out {args.out} is a directory: give a file name such as leaderboard.csv")
     if args.plots is not None:
         check_writable_dir(args.plots, "--plots")
@@ -455,8 +448,6 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     reference = None if args.reference.strip().lower() in ("", "none") else args.reference
     tidy = leaderboard.load(args.results)
     if tidy.empty:
-        from msabench.errors import ConfigError
-
         raise ConfigError(
             f"no results under {', '.join(map(str, args.results))}: run msabench run or sweep first"
         )

@@ -2,7 +2,7 @@
 
 Every value is computed over a whole split (never averaged over batches), in float64, and stored unrounded;
 accuracies and F1 are fractions in [0, 1] (shown x100 only when rendering, see :func:`is_percent_metric`).
-Definitions, edge cases and golden values: ``spec/data-and-metrics.md`` §4-§7.
+Definitions and edge cases: ``docs/metrics.md``.
 
 Regression inputs are rounded through float32 before the float64 arithmetic. MMSA evaluates float32
 tensors and compares them with the SIMS bin edges in float32, so a label of exactly 0.1 (a common SIMS value)
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Any, Final, Literal, get_args
+from typing import Any, Final, get_args
 
 import numpy as np
 import torch
@@ -28,19 +28,14 @@ from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
+from msabench.core.vocabulary import METRIC_NAMES, MetricFamily, higher_is_better, is_percent
 from msabench.errors import ConfigError, UnknownNameError
 
-MetricFamily = Literal["mosi", "sims", "iemocap"]
 ArrayLike = Tensor | np.ndarray | Sequence[float]
 
-METRIC_NAMES: Final[dict[MetricFamily, tuple[str, ...]]] = {
-    "mosi": ("acc2_has0", "f1_has0", "acc2_non0", "f1_non0", "acc5", "acc7", "mae", "corr"),
-    "sims": ("acc2", "acc3", "acc5", "f1", "mae", "corr"),
-    "iemocap": ("wa", "ua", "f1_macro"),
-}
-_LOWER_IS_BETTER: Final = frozenset({"mae", "loss"})
+# Every metric column of every family, and the validation loss, with its direction.
 HIGHER_IS_BETTER: Final[dict[str, bool]] = {
-    name: name not in _LOWER_IS_BETTER for names in METRIC_NAMES.values() for name in (*names, "loss")
+    name: higher_is_better(name) for names in METRIC_NAMES.values() for name in (*names, "loss")
 }
 _EMOTION_COLUMNS: Final = frozenset(
     f"{kind}_{e}" for kind in ("acc", "f1") for e in ("happy", "sad", "angry", "neutral")
@@ -63,14 +58,14 @@ def is_percent_metric(name: str) -> bool:
 
     Args:
         name: A metric column such as ``acc2_has0``, ``f1_macro`` or ``mae``, or an IEMOCAP per-emotion column
-            ``acc_<emotion>``/``f1_<emotion>`` (spec §7.1).
+            ``acc_<emotion>``/``f1_<emotion>``.
 
     Raises:
         UnknownNameError: For a name that is no metric column.
 
     """
     if name in HIGHER_IS_BETTER:
-        return name not in ("mae", "corr", "loss")
+        return is_percent(name)
     if name in _EMOTION_COLUMNS:
         return True
     raise UnknownNameError("metric", name, [*HIGHER_IS_BETTER, *_EMOTION_COLUMNS])

@@ -6,22 +6,20 @@ needed), so plotting is safe in worker processes and on headless machines.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from msabench.leaderboard import CONDITION_ORDER, is_percent, metric_order
-
-if TYPE_CHECKING:
-    from msabench.leaderboard import Leaderboard
+from msabench.core.io import atomic_write, slug
+from msabench.core.vocabulary import ALL_CONDITIONS, is_percent, metric_order
 
 _AXIS = {"intra": "intra-modal missing rate r", "inter": "sample-level missing rate MR"}
 
 
-def write_all(board: Leaderboard, out_dir: Path) -> list[Path]:
-    """Every plot of the leaderboard into ``out_dir``; returns the files written.
+def write_all(points: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """Every plot of a leaderboard's ``points`` table into ``out_dir``; returns the files written.
 
     Files: ``<dataset>__<protocol>__<metric>.png`` (one line per method and policy, mean over seeds with a
     +-1 population-std band) and ``<dataset>__conditions__<metric>.png`` (grouped bars, std as error bars).
@@ -29,17 +27,16 @@ def write_all(board: Leaderboard, out_dir: Path) -> list[Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    points = board.points
     for (dataset, protocol), group in points[points["rate"].notna()].groupby(
         ["dataset", "protocol"], sort=False
     ):
         for metric in metric_order(group["metric"].unique()):
-            path = out_dir / f"{_slug(dataset)}__{protocol}__{metric}.png"
+            path = out_dir / f"{slug(dataset)}__{protocol}__{metric}.png"
             rate_curves(group[group["metric"] == metric], metric, f"{dataset} · {protocol}", path, protocol)
             written.append(path)
     for dataset, group in points[points["condition"].notna()].groupby("dataset", sort=False):
         for metric in metric_order(group["metric"].unique()):
-            path = out_dir / f"{_slug(dataset)}__conditions__{metric}.png"
+            path = out_dir / f"{slug(dataset)}__conditions__{metric}.png"
             condition_bars(
                 group[group["metric"] == metric], metric, f"{dataset} · availability conditions", path
             )
@@ -69,9 +66,9 @@ def rate_curves(points: pd.DataFrame, metric: str, title: str, path: Path, proto
 
 def condition_bars(points: pd.DataFrame, metric: str, title: str, path: Path) -> Path:
     """One metric per availability condition: grouped bars per (method, policy), std as error bars."""
-    fig, ax = _figure()
+    fig, ax = _figure(width=8.0)
     scale = 100.0 if is_percent(metric) else 1.0
-    conditions = [c for c in CONDITION_ORDER if c in set(points["condition"])]
+    conditions = [c for c in ALL_CONDITIONS if c in set(points["condition"])]
     entries = list(_by_entry(points))
     width = 0.8 / max(len(entries), 1)
     x = np.arange(len(conditions), dtype=float)
@@ -85,7 +82,13 @@ def condition_bars(points: pd.DataFrame, metric: str, title: str, path: Path) ->
     ax.set_ylabel(_ylabel(metric))
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, title="mean, bars ±1 std over seeds (ddof 0)", title_fontsize=7)
+    # Outside the axes, right of them: bars fill the whole width, so no corner of the axes is free of them.
+    fig.legend(
+        loc="outside right upper",
+        fontsize=8,
+        title="mean, bars ±1 std\nover seeds (ddof 0)",
+        title_fontsize=7,
+    )
     return _save(fig, path)
 
 
@@ -100,26 +103,17 @@ def _ylabel(metric: str) -> str:
     return f"{metric} (%)" if is_percent(metric) else metric
 
 
-def _figure():  # noqa: ANN202 - matplotlib types
+def _figure(width: float = 6.0):  # noqa: ANN202 - matplotlib types
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(6.0, 4.0), dpi=120, layout="constrained")
+    fig = Figure(figsize=(width, 4.0), dpi=120, layout="constrained")
     return fig, fig.add_subplot()
 
 
 def _save(fig, path: Path) -> Path:  # noqa: ANN001
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    from msabench.results import atomic_write_bytes
-
     FigureCanvasAgg(fig)
-    import io
-
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
-    atomic_write_bytes(Path(path), buffer.getvalue())
-    return Path(path)
-
-
-def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(text))
+    return atomic_write(path, buffer.getvalue())

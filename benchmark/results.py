@@ -13,7 +13,7 @@ aside as ``*.replaced-*`` by the next attempt that publishes, never deleted. An 
 ``flock`` on its staging directory for its whole life, so a staging directory whose lock can be taken belongs
 to a dead attempt and is removed (:func:`remove_stale_staging`); this is why the results root must support
 ``flock`` (:func:`check_shared_root`). ``results.csv`` and ``status.json`` are written through a temporary
-file and ``os.replace``, so a reader never sees half a file.
+file and ``os.replace`` (:func:`msabench.core.io.atomic_write`), so a reader never sees half a file.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from typing import IO, Any, Final
 
 import pandas as pd
 
+from msabench.core.io import atomic_write
 from msabench.errors import OutputError
 
 RESULT_COLUMNS: Final[tuple[str, ...]] = (
@@ -75,26 +76,6 @@ RESULTS_LOCK: Final[str] = ".results.lock"
 LOCKLESS_GRACE_S: Final[float] = 3600.0
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` so that readers see either the old file or the whole new one."""
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see either the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def check_writable_dir(path: Path, flag: str) -> None:
     """Refuse, in one line, a directory that is neither writable nor creatable, before any work is done.
 
@@ -122,7 +103,7 @@ def write_results(run_dir: Path, frame: pd.DataFrame) -> Path:
     """Write a run's tidy results atomically, columns in the canonical order (full precision)."""
     ordered = frame.reindex(columns=[*RESULT_COLUMNS, *[c for c in frame.columns if c not in RESULT_COLUMNS]])
     path = run_dir / RESULTS_FILE
-    atomic_write_text(path, ordered.to_csv(index=False, float_format="%.17g"))
+    atomic_write(path, ordered.to_csv(index=False, float_format="%.17g"))
     return path
 
 
@@ -136,7 +117,7 @@ def read_status(run_dir: Path) -> dict[str, Any]:
 
 def write_status(run_dir: Path, status: str, **fields: Any) -> None:
     """Record the run's status (``running``, ``finished`` or ``failed``) atomically."""
-    atomic_write_text(run_dir / STATUS_FILE, json.dumps({"status": status, **fields}, indent=2, default=str))
+    atomic_write(run_dir / STATUS_FILE, json.dumps({"status": status, **fields}, indent=2, default=str))
 
 
 def read_run(run_dir: Path) -> pd.DataFrame:

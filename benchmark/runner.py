@@ -31,15 +31,14 @@ from omegaconf import DictConfig, OmegaConf
 from msabench import config as config_lib
 from msabench import results as store
 from msabench.config_checks import check_run_config
+from msabench.core.vocabulary import MISSING_CONDITIONS, POLICIES, POLICY_CHOICES, RATE_PROTOCOLS
 from msabench.datamodules import build_datamodule
 from msabench.errors import ConfigError, DataWarning, UnknownNameError
 from msabench.metrics import METRIC_NAMES, UndefinedMetricWarning
 from msabench.models import canonical_name
 from msabench.models import get as get_method
 from msabench.models.base import MSAMethod, count_parameters
-from msabench.protocols import MISSING_CONDITIONS, POLICIES, Setting, build_policy
-
-POLICY_CHOICES: tuple[str, ...] = (*POLICIES, "paper")
+from msabench.protocols import Setting, build_policy
 
 
 @dataclass
@@ -114,7 +113,7 @@ def resolve_policy_name(name: str, method_cls: type[MSAMethod], cfg: DictConfig)
 
 
 def validation_settings(policy: str, test: Sequence[Setting], cfg: DictConfig) -> list[Setting]:
-    """Validation settings derived from the training policy (protocols.md §9.2), with fixed masks.
+    """Validation settings derived from the training policy (``docs/policies.md``), with fixed masks.
 
     ``matched``: the test setting itself (P2 validates at the run's rate); ``lnln``: intra at
     ``evaluation.validation_rate`` (0.5, as LNLN/TF-Mamba); ``conditions``: the six missing conditions, pooled
@@ -678,8 +677,8 @@ def run(
 def make_setting(protocol: str, rate: float | None = None, condition: str | None = None) -> Setting:
     """The setting a user asks for with ``--protocol``, ``--rate`` and ``--condition``."""
     protocol = protocol.strip().lower()
-    if protocol not in ("intra", "inter"):
-        raise UnknownNameError("protocol", protocol, ("intra", "inter"))
+    if protocol not in RATE_PROTOCOLS:
+        raise UnknownNameError("protocol", protocol, RATE_PROTOCOLS)
     if condition is not None:
         if protocol != "inter":
             raise ConfigError("--condition goes with --protocol inter (whole modalities missing)")

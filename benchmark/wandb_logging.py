@@ -21,18 +21,36 @@ import os
 import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import Any, Final, Literal, Protocol
 from urllib.parse import urlparse
 
 import pandas as pd
 
-if TYPE_CHECKING:
-    from msabench.leaderboard import Leaderboard
-    from msabench.runner import PreparedRun
-
 INIT_TIMEOUT_S: Final[float] = 30.0
 Mode = Literal["online", "offline", "disabled"]
 _RUNS: dict[str, Any] = {}  # run directory -> its live W&B run (one per msabench run, shared by its stages)
+
+
+# What this module reads of a prepared run and of a leaderboard, typed structurally: the runner calls this
+# module and the CLI hands it the leaderboard, so importing either here would point an arrow upwards.
+class PreparedRun(Protocol):
+    """A run prepared by :func:`msabench.runner.prepare` (the attributes read here)."""
+
+    request: Any
+    method_cls: Any
+    cfg: Any
+    policy_name: str
+    run_key: str
+    run_dir: Path
+
+
+class Leaderboard(Protocol):
+    """A leaderboard built by :func:`msabench.leaderboard.build` (the attributes read here)."""
+
+    points: pd.DataFrame
+    wide: pd.DataFrame
+    summaries: pd.DataFrame
+    reference: Any
 
 
 class WandbWarning(UserWarning):

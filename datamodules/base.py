@@ -18,7 +18,7 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import lightning
 import numpy as np
@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from msabench.datamodules.batch import MODALITIES
+from msabench.core.vocabulary import MODALITIES, SPLITS, MetricFamily
 from msabench.datamodules.cache import (  # noqa: F401  (re-exported: the datasets import them from here)
     CACHE_ENV,
     cache_root,
@@ -41,14 +41,13 @@ from msabench.datamodules.text_view import (
     encode_complete_text,
     resolve_text_view,
 )
+from msabench.protocols import apply_setting
 
 if TYPE_CHECKING:
-    from msabench.datamodules.batch import Batch
+    from msabench.core.batch import Batch
     from msabench.protocols.settings import Setting
 
-SPLITS: Final[tuple[str, str, str]] = ("train", "valid", "test")
 Task = Literal["regression", "classification"]
-MetricFamily = Literal["mosi", "sims", "iemocap"]
 
 
 @dataclass(frozen=True)
@@ -489,8 +488,6 @@ class MSADataModule(lightning.LightningDataModule):
             cached: take re-encoded text from the whole-split view computed once per (split, setting), as the
                 loaders do; False re-encodes this batch (what the cache holds, computed directly).
         """
-        from msabench.protocols import apply_setting
-
         missing = apply_setting(
             batch,
             setting,

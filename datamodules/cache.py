@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Final
 
 import numpy as np
 
+from msabench.core.io import atomic_write
+
 if TYPE_CHECKING:
     from msabench.datamodules.base import SplitData
 
@@ -54,17 +56,10 @@ def file_sha256(path: str | Path, cache_dir: str | Path | None = None) -> str:
     if stat.st_size >= 1 << 26:  # only worth remembering for large files
         memo[key] = value
         try:
-            _atomic_write_text(memo_path, json.dumps(memo, indent=0))
+            atomic_write(memo_path, json.dumps(memo, indent=0))
         except OSError:
             pass
     return value
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as handle:
-        handle.write(text)
-    os.replace(handle.name, path)
 
 
 def save_split_cache(directory: Path, splits: Mapping[str, SplitData]) -> None:

@@ -1,4 +1,4 @@
-"""IEMOCAP 4-class in the feature layout of MMIN / IF-MMIN (``data-and-metrics.md`` §2).
+"""IEMOCAP 4-class in the feature layout of MMIN / IF-MMIN (README, Datasets).
 
 Expected files, under the feature root (``--data-path DIR``, or ``--data-root`` / ``$MSABENCH_DATA`` +
 ``IEMOCAP``)::

@@ -1,4 +1,4 @@
-"""MOSI, MOSEI and SIMS: MMSA's processed pickles as stored, padding zeroed (``data-and-metrics.md`` §1).
+"""MOSI, MOSEI and SIMS: MMSA's processed pickles as stored, padding zeroed (README, Datasets).
 
 The file is a dict with ``train``/``valid``/``test`` (and optionally ``config``); each split a dict of arrays:
 ``text`` (N, L_t, 768), ``text_bert`` (N, 3, L_t) ids/attention mask/segments, ``audio`` (N, L_a, d_a),
@@ -71,7 +71,7 @@ CACHE_FORMAT: Final[int] = 3  # 2: padding zeroed; 3: load warnings kept beside 
 
 @dataclass(frozen=True)
 class MMSAFile:
-    """A published MMSA file: its path under the data root and SHA-256 (``data-and-metrics.md`` §1.8)."""
+    """A published MMSA file: its path under the data root and SHA-256 (README, Datasets)."""
 
     relative_path: str
     sha256: str

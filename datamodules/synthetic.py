@@ -79,9 +79,7 @@ dropped words from the kept tokens, the leak again.
 from __future__ import annotations
 
 import dataclasses
-import os
 import pickle
-import tempfile
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -90,9 +88,11 @@ from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
+from msabench.core.batch import CLS_TOKEN_ID, SEP_TOKEN_ID
+from msabench.core.io import atomic_write
+from msabench.core.vocabulary import MODALITIES
 from msabench.datamodules import synthetic_text
 from msabench.datamodules.base import LoadedData, MetricFamily, MSADataModule, TrainingPolicy, cache_root
-from msabench.datamodules.batch import CLS_TOKEN_ID, SEP_TOKEN_ID
 from msabench.datamodules.mmsa import load_mmsa
 from msabench.errors import ConfigError, DatasetNotFoundError, UnknownNameError
 
@@ -104,7 +104,6 @@ GENERATOR_VERSION: Final[int] = 3
 PICKLE_PROTOCOL: Final[int] = 4
 CLS_ID: Final[int] = CLS_TOKEN_ID
 SEP_ID: Final[int] = SEP_TOKEN_ID
-MODALITIES: Final[tuple[str, str, str]] = ("text", "audio", "vision")
 
 
 @dataclass(frozen=True)
@@ -467,15 +466,7 @@ def get_recipe(name: str) -> SyntheticRecipe:
 
 def write_pickle(data: dict[str, Any], path: str | Path) -> Path:
     """Write an MMSA-layout dict as a pickle, atomically (a concurrent reader never sees half a file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("wb", dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
-        pickle.dump(data, handle, protocol=PICKLE_PROTOCOL)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(handle.name, 0o666 & ~umask)  # temporary files are private; the cache is shared like any file
-    os.replace(handle.name, path)
-    return path
+    return atomic_write(path, lambda handle: pickle.dump(data, handle, protocol=PICKLE_PROTOCOL))
 
 
 def synthetic_encoder(name: str, seed: int = 0) -> BertModel:

@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Final
 
 import numpy as np
 
-from msabench.datamodules.batch import CLS_TOKEN_ID, SEP_TOKEN_ID, UNK_TOKEN_ID
+from msabench.core.batch import CLS_TOKEN_ID, SEP_TOKEN_ID, UNK_TOKEN_ID
 
 if TYPE_CHECKING:
     from transformers import BertModel

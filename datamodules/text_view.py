@@ -24,20 +24,19 @@ import shutil
 import tempfile
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from msabench.core.vocabulary import TEXT_VIEW_CHOICES, TextViewName
 from msabench.datamodules.cache import cache_root, load_split_cache
 from msabench.errors import ConfigError, DatasetNotFoundError, UnknownNameError
 
 if TYPE_CHECKING:
     from msabench.datamodules.base import LoadedData
 
-TextViewName = Literal["reencoded", "stored", "noncontextual"]
-TEXT_VIEW_CHOICES: Final[tuple[str, ...]] = ("auto", "reencoded", "stored")
 # Below this mean cosine, the local encoder is not the one the stored features were made with.
 AGREEMENT_WARNING: Final[float] = 0.99
 WHERE_BERT_COMES_FROM: Final[str] = (

@@ -34,7 +34,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from msabench.datamodules.batch import Batch, has_complete_view, missing_view
+from msabench.core.batch import Batch, has_complete_view, missing_view
 from msabench.errors import ConfigError
 from msabench.metrics import MSAMetric
 from msabench.protocols.settings import Setting

@@ -2,11 +2,14 @@
 
 Evaluation: :func:`apply_setting` gives the missing view of a :class:`Setting` with masks fixed by
 ``(mask_seed, split)``. Training: :func:`build_policy` gives a :class:`TrainingPolicy` whose ``apply`` draws
-fresh missingness per ``(seed, epoch)`` and also returns the complete view. Definitions:
-``spec/protocols.md``; engineering rules (counter-based, nested masks): DESIGN.md §4.
+fresh missingness per ``(seed, epoch)`` and also returns the complete view. Definitions (counter-based,
+nested masks; each policy): ``docs/protocols.md`` and ``docs/policies.md``.
+
+This layer sits on the torch-free core and below the data: it imports torch, never Lightning.
 """
 
-from msabench.protocols.masks import SPLITS, apply_setting
+from msabench.core.vocabulary import SPLITS
+from msabench.protocols.masks import apply_setting
 from msabench.protocols.policies import POLICIES, TrainingPolicy, build_policy
 from msabench.protocols.settings import (
     ALL_CONDITIONS,

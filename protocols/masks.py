@@ -1,4 +1,4 @@
-"""Missingness draws and their application to a batch (protocols.md §1-§7, DESIGN.md §4).
+"""Missingness draws and their application to a batch (``docs/protocols.md``).
 
 Every draw is a pure function of a key (see :mod:`msabench.protocols.hashing`), the samples' ``index``
 and, for split-level draws, the split size: masks do not depend on batch size, batch order or device, and
@@ -22,7 +22,8 @@ from typing import Final
 import torch
 from torch import Tensor
 
-from msabench.datamodules.batch import CLS_TOKEN_ID, MODALITIES, SEP_TOKEN_ID, UNK_TOKEN_ID, Batch
+from msabench.core.batch import CLS_TOKEN_ID, SEP_TOKEN_ID, UNK_TOKEN_ID, Batch
+from msabench.core.vocabulary import MISSING_CONDITIONS, MODALITIES, PROTOCOL_NAMES, SPLITS
 from msabench.errors import ConfigError, UnknownNameError
 from msabench.protocols.hashing import (
     DOMAIN_EVAL,
@@ -37,9 +38,8 @@ from msabench.protocols.hashing import (
     scaled_threshold,
     threshold,
 )
-from msabench.protocols.settings import MISSING_CONDITIONS, Setting
+from msabench.protocols.settings import Setting
 
-SPLITS: Final[tuple[str, str, str]] = ("train", "valid", "test")
 _SPLIT_IDS: Final[dict[str, int]] = {split: i for i, split in enumerate(SPLITS)}
 
 # One stream per kind of draw, so that e.g. the frames of a sample and its per-sample rate are independent.
@@ -53,7 +53,7 @@ STREAM_S1_DROP: Final[int] = 7
 STREAM_S1_FALLBACK: Final[int] = 8
 STREAM_S1_RATE: Final[int] = 9
 
-# S1 defaults (protocols.md §6, [proposed]); also the distribution of the `stochastic` evaluation setting.
+# S1 defaults (docs/policies.md); also the distribution of the `stochastic` evaluation setting.
 S1_P_MODALITY: Final[float] = 0.3
 S1_MAX_FRAME_RATE: Final[float] = 0.9
 # Candidate modality-drop draws per sample: all three are dropped with probability 0.3^3 = 0.027 per
@@ -181,9 +181,7 @@ def setting_plan(setting: Setting, key: Key, index: Tensor, split_size: int) -> 
         case "stochastic":
             return stochastic_plan(key, index)
         case _:  # Setting validates its protocol; this guards against one built around __post_init__
-            raise UnknownNameError(
-                "protocol", str(setting.protocol), ["complete", "intra", "inter", "condition", "stochastic"]
-            )
+            raise UnknownNameError("protocol", str(setting.protocol), PROTOCOL_NAMES)
 
 
 @functools.lru_cache(maxsize=16)

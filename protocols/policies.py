@@ -1,4 +1,4 @@
-"""Training policies: how missingness is drawn while training (protocols.md §2, §3.1, §4.2, §6).
+"""Training policies: how missingness is drawn while training (``docs/policies.md``).
 
 A policy turns a complete training batch into a new batch with the missing view (``m``, ``m_keep``,
 ``available``, ``text_ids``) **and** the complete view (``m_full``, ``text_ids_full``) for teachers,
@@ -20,7 +20,8 @@ from typing import Any, ClassVar, Final
 import torch
 from torch import Tensor
 
-from msabench.datamodules.batch import Batch
+from msabench.core.batch import Batch
+from msabench.core.vocabulary import PAPER_POLICY, POLICIES
 from msabench.errors import ConfigError, UnknownNameError
 from msabench.protocols.hashing import Key
 from msabench.protocols.masks import (
@@ -39,7 +40,7 @@ from msabench.protocols.masks import (
 )
 from msabench.protocols.settings import Setting
 
-POLICIES: Final[tuple[str, ...]] = ("complete", "matched", "lnln", "conditions", "stochastic")
+__all__ = ["POLICIES", "TrainingPolicy", "build_policy"]
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,7 @@ class ConditionsPolicy(TrainingPolicy):
 
 @dataclass(frozen=True)
 class StochasticPolicy(TrainingPolicy):
-    """S1 (protocols.md §6): random whole-modality drops (never all three) plus frame drops, every epoch.
+    """S1 (``docs/policies.md``): random whole-modality drops (never all three) plus frame drops, every epoch.
 
     Attributes:
         p_modality: probability that each modality is dropped, re-drawn when all three are.
@@ -208,10 +209,10 @@ def build_policy(name: str, *, matched: Setting | None = None, **params: Any) ->
         ConfigError: ``matched`` without a setting, an unknown parameter or a bad value.
 
     """
-    if name == "paper":
+    if name == PAPER_POLICY:
         raise ConfigError(
-            "policy 'paper' means the method's own policy from its config.yaml; resolve it to one of "
-            f"{', '.join(POLICIES)} before building it"
+            f"policy '{PAPER_POLICY}' means the method's own policy from its config.yaml; resolve it to "
+            f"one of {', '.join(POLICIES)} before building it"
         )
     if name not in _CLASSES:
         raise UnknownNameError("policy", name, POLICIES)

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, Literal
 
-from msabench.datamodules.batch import MODALITY_LETTERS
+from msabench.core.vocabulary import (
+    ALL_CONDITIONS,
+    MAX_INTER_RATE,
+    MAX_INTRA_RATE,
+    MISSING_CONDITIONS,
+    MODALITY_LETTERS,
+    PROTOCOL_NAMES,
+    ProtocolName,
+)
 from msabench.errors import ConfigError, UnknownNameError
 
-ProtocolName = Literal["complete", "intra", "inter", "condition", "stochastic"]
-PROTOCOLS: Final[tuple[str, ...]] = ("intra", "inter")
-MAX_INTER_RATE: Final[float] = 2.0 / 3.0
-# The six fixed-availability conditions of MMIN/IF-MMIN and CorrKD, plus the complete one, in (t, a, v)
-# letters.
-MISSING_CONDITIONS: Final[tuple[str, ...]] = ("t", "a", "v", "ta", "tv", "av")
-ALL_CONDITIONS: Final[tuple[str, ...]] = (*MISSING_CONDITIONS, "tav")
+__all__ = [
+    "ALL_CONDITIONS",
+    "MAX_INTER_RATE",
+    "MISSING_CONDITIONS",
+    "ProtocolName",
+    "Setting",
+    "normalize_condition",
+]
 
 
 def normalize_condition(condition: str) -> str:
@@ -54,7 +62,7 @@ class Setting:
     def __post_init__(self) -> None:
         match self.protocol:
             case "intra":
-                _check_rate(self.rate, 1.0, "intra")
+                _check_rate(self.rate, MAX_INTRA_RATE, "intra")
             case "inter":
                 _check_rate(self.rate, MAX_INTER_RATE, "inter")
             case "condition":
@@ -64,9 +72,7 @@ class Setting:
             case "complete" | "stochastic":
                 pass
             case _:
-                raise UnknownNameError(
-                    "protocol", str(self.protocol), ["complete", "intra", "inter", "condition", "stochastic"]
-                )
+                raise UnknownNameError("protocol", str(self.protocol), PROTOCOL_NAMES)
 
     @property
     def drops_tokens(self) -> bool:

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Final, TextIO
 
 from msabench import results as store
+from msabench.core.io import atomic_write, slug
 from msabench.errors import ConfigError
-from msabench.results import atomic_write_text
 from msabench.sweep.executors import Backend, Resources, make_backend
 from msabench.sweep.expand import Job, sweep_id
 from msabench.sweep.progress import Progress, _duration
@@ -153,7 +153,8 @@ def _drive(
         while pending and len(in_flight) + len(batch) < backend.slots:
             index = pending.popleft()
             attempts[index] += 1
-            log = str(state / "logs" / f"{index:04d}_{_slug(jobs[index].label)}.log") if logs else None
+            name = slug(jobs[index].label, keep="-_.@")
+            log = str(state / "logs" / f"{index:04d}_{name}.log") if logs else None
             batch.append((index, (jobs[index], output, wandb, group, backend.threads, log, index)))
         if batch:
             futures = backend.submit_many(job_fn, [args for _, args in batch])
@@ -236,8 +237,4 @@ def _write_manifest(state: Path, group: str, jobs: Sequence[Job], outcomes: Mapp
                 ),
             }
         )
-    atomic_write_text(state / "jobs.json", json.dumps({"sweep_id": group, "jobs": entries}, indent=1))
-
-
-def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_.@" else "_" for c in text)
+    atomic_write(state / "jobs.json", json.dumps({"sweep_id": group, "jobs": entries}, indent=1))

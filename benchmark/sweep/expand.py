@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from msabench import config as config_lib
 from msabench.errors import UnknownNameError
 from msabench.protocols.settings import ALL_CONDITIONS, Setting
 from msabench.sweep.spec import SweepSpec
@@ -46,7 +47,7 @@ class Job:
 
     def request(self, output: Path, wandb: bool | None = None, sweep_id: str | None = None) -> Any:
         """The runner's request for this job."""
-        from msabench.runner import RunRequest
+        from msabench.runner import RunRequest  # lazy: the runner loads torch and Lightning
 
         return RunRequest(
             method=self.method,
@@ -83,7 +84,7 @@ def expand(spec: SweepSpec, extra_blocks: Sequence[str] = (), data_root: str | N
     same (dataset, method, policy, seed) from several grids are merged, so each checkpoint is trained once.
     Unknown methods, datasets and override keys fail here, before anything runs.
     """
-    from msabench import config as config_lib
+    # Lazy: the data, the methods and the runner load torch and Lightning; parsing a sweep file does not.
     from msabench.datamodules import DATASETS
     from msabench.models import canonical_name, names
     from msabench.models import get as get_method

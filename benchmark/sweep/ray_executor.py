@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from msabench import results as store
+from msabench.core.io import atomic_write
 from msabench.errors import ConfigError
 from msabench.sweep.executors import THREAD_VARS, Backend, Resources, Verdict
 
@@ -149,7 +150,7 @@ class RayBackend(Backend):
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         token = secrets.token_hex(8)
-        store.atomic_write_text(self.output / ".sweeps" / "shared-check", token)
+        atomic_write(self.output / ".sweeps" / "shared-check", token)
         probe = ray.remote(num_cpus=0)(_probe)
         nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive")]
         refs = [

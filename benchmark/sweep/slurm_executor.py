@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from msabench import results as store
+from msabench.core.io import atomic_write
 from msabench.errors import ConfigError
 from msabench.sweep.executors import THREAD_VARS, Backend, Resources, Verdict
 from msabench.sweep.worker import Outcome
@@ -98,7 +99,7 @@ class SlurmBackend(Backend):
         if problem:
             raise ConfigError(problem)
         self._token = secrets.token_hex(8)
-        store.atomic_write_text(self.output / ".sweeps" / "shared-check", self._token)
+        atomic_write(self.output / ".sweeps" / "shared-check", self._token)
         self._executor = submitit.AutoExecutor(folder=str(self.folder), cluster=self.cluster)
         params: dict[str, Any] = {
             "name": "msabench",

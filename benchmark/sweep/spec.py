@@ -26,10 +26,10 @@ from typing import Any, Final
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError
 
+from msabench.core.parse import parse_seeds
+from msabench.core.vocabulary import ALL_CONDITIONS, MAX_INTER_RATE, RATE_PROTOCOLS
 from msabench.errors import ConfigError, UnknownNameError
-from msabench.protocols.settings import ALL_CONDITIONS, MAX_INTER_RATE, Setting, normalize_condition
-
-RATE_PROTOCOLS: Final[tuple[str, ...]] = ("intra", "inter")
+from msabench.protocols.settings import Setting, normalize_condition
 
 
 # The leaves hold strings, numbers, lists or (rates) a mapping, which OmegaConf's unions cannot express: the
@@ -143,26 +143,6 @@ def _number(text: str, whole: Any) -> float:
         return float(text)
     except ValueError:
         raise ConfigError(f"'{text}' in '{whole}' is not a number") from None
-
-
-def parse_seeds(value: Any) -> tuple[int, ...]:
-    """``"1111:1113"`` (inclusive), ``"1111,1112"``, an integer or a list of them."""
-    if isinstance(value, bool):
-        raise ConfigError(f"cannot read seeds from {value!r}")
-    if isinstance(value, int):
-        return (value,)
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            if ":" in text:
-                start, stop = (int(p) for p in text.split(":"))
-                return tuple(range(start, stop + 1))
-            return tuple(int(p) for p in text.split(",") if p.strip())
-        except ValueError:
-            raise ConfigError(f"cannot read seeds from '{value}': use 1111,1112,1113 or 1111:1113") from None
-    if isinstance(value, Sequence):
-        return tuple(s for item in value for s in parse_seeds(item))
-    raise ConfigError(f"cannot read seeds from {value!r}: use 1111,1112,1113 or 1111:1113")
 
 
 def parse_names(value: Any) -> tuple[str, ...]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from msabench import results as store
 from msabench.errors import MSABenchError
 from msabench.sweep.expand import Job
 
@@ -67,6 +68,7 @@ def run_job(
     index: int = 0,
 ) -> Outcome:
     """Run one job (in a worker process): train or reuse, never raise; output goes to ``log`` when given."""
+    # Lazy: only a worker process trains, and it loads torch and Lightning after the executor set its threads.
     import torch
 
     from msabench.runner import execute
@@ -117,8 +119,6 @@ def _where() -> str:
 
 def _run_dir_of(job: Job, output: str) -> str | None:
     """The run directory a failed job wrote, if it got that far (status ``failed`` under ``output``)."""
-    from msabench import results as store
-
     runs = store.run_statuses(Path(output)) if Path(output).exists() else None
     if runs is None or runs.empty:
         return None

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from msabench.datamodules.batch import Batch, complete_view
+from msabench.core.batch import Batch, complete_view
 from msabench.errors import ConfigError
 from msabench.models.components.text import TextEncoder, TextEncoderName
 

@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 from torch import Tensor
 from torch.nn import functional as F
 
-from msabench.datamodules.batch import MODALITIES, Batch, complete_view, has_complete_view
+from msabench.core.batch import MODALITIES, Batch, complete_view, has_complete_view
 from msabench.models import register
 from msabench.models.base import MSAMethod
 from msabench.models.components.losses import (

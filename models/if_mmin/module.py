@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 from torch import Tensor
 from torch.nn import functional as F
 
-from msabench.datamodules.batch import Batch
+from msabench.core.batch import Batch
 from msabench.models import register
 from msabench.models.base import MSAMethod, Stage
 from msabench.models.components.losses import central_moment_discrepancy

@@ -7,7 +7,7 @@ from typing import Any
 from omegaconf import DictConfig
 from torch import Tensor
 
-from msabench.datamodules.batch import Batch
+from msabench.core.batch import Batch
 from msabench.models import register
 from msabench.models.base import MSAMethod
 from msabench.models.components.text import TextEncoder

@@ -9,7 +9,7 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
-from msabench.datamodules.batch import MODALITIES, Batch, complete_view
+from msabench.core.batch import MODALITIES, Batch, complete_view
 from msabench.errors import ConfigError
 from msabench.models import register
 from msabench.models.base import MSAMethod, Stage

@@ -7,7 +7,7 @@ from typing import Any
 from omegaconf import DictConfig
 from torch import Tensor
 
-from msabench.datamodules.batch import MODALITIES, Batch, complete_view
+from msabench.core.batch import MODALITIES, Batch, complete_view
 from msabench.errors import ConfigError
 from msabench.models import register
 from msabench.models.base import MSAMethod

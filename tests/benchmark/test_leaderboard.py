@@ -12,6 +12,7 @@ import pytest
 from msabench import leaderboard as lb
 from msabench import results as store
 from msabench.cli import main
+from msabench.core.vocabulary import ALL_CONDITIONS
 from msabench.errors import ConfigError
 
 
@@ -86,17 +87,19 @@ def _summary(board: lb.Leaderboard, method: str, summary: str, metric: str = "ac
 
 
 # ------------------------------------------------------------------------------------------------- statistics
-def test_t_quantile_matches_tables() -> None:
-    assert lb.t_quantile(0.975, 1) == pytest.approx(12.7062047362, abs=1e-8)
-    assert lb.t_quantile(0.975, 2) == pytest.approx(4.30265272975, abs=1e-8)
-    assert lb.t_quantile(0.975, 5) == pytest.approx(2.57058183564, abs=1e-8)
-    assert lb.t_quantile(0.975, 30) == pytest.approx(2.04227245630, abs=1e-8)
-    assert lb.t_quantile(0.95, 1) == pytest.approx(6.31375151468, abs=1e-8)
-    assert lb.t_quantile(0.995, 3) == pytest.approx(5.84090930973, abs=1e-8)
-    for df, expected in enumerate(lb.T975_TABLE, start=1):
-        assert lb.t_quantile(0.975, df) == pytest.approx(expected, abs=6e-4)
-    with pytest.raises(ValueError):
-        lb.t_quantile(0.975, 0)
+def test_paired_interval_uses_students_t_quantile() -> None:
+    # Half-widths divided by sd / sqrt(n) give the two-sided 95 % quantile t(0.975, n - 1) of the tables.
+    for differences, quantile in (
+        ([0.0, 2.0], 12.7062047362),  # df 1
+        ([0.0, 1.0, 5.0, 2.0, 3.0, 9.0], 2.57058183564),  # df 5
+        (list(np.arange(31.0) ** 1.5), 2.04227245630),  # df 30
+    ):
+        d = np.asarray(differences)
+        mean, lo, hi = lb.paired_interval(d)
+        scale = d.std(ddof=1) / math.sqrt(d.size)
+        assert mean == pytest.approx(d.mean())
+        assert (hi - mean) / scale == pytest.approx(quantile, abs=1e-8)
+        assert (mean - lo) / scale == pytest.approx(quantile, abs=1e-8)
 
 
 def test_paired_interval_by_hand() -> None:
@@ -123,7 +126,7 @@ def test_point_mean_population_std_and_wide_columns() -> None:
 
 # -------------------------------------------------------------------------------------------------- summaries
 def test_auilc_and_mean_over_rates_spec_example() -> None:
-    # protocols.md §8.3: SIMS grid 0.0-0.5, Acc-2 80, 78, 76, 74, 72, 70 -> AUILC 37.5, normalised 75.0.
+    # docs/metrics.md (AUILC): SIMS grid 0.0-0.5, Acc-2 80, 78, 76, 74, 72, 70 -> AUILC 37.5, normalised 75.0.
     rates = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
     board = lb.build(pd.DataFrame(_curve("derl", {1: [0.80, 0.78, 0.76, 0.74, 0.72, 0.70]}, rates)), None)
     assert _summary(board, "derl", "auilc")["value"] == pytest.approx(0.375)
@@ -294,7 +297,7 @@ def _board() -> lb.Leaderboard:
             _row(m, s, f"condition:{c}", "acc2_has0", 0.6 + 0.01 * s + (0.1 if m == "derl" else 0))
             for m in ("lf_dnn", "derl")
             for s in (1, 2)
-            for c in lb.CONDITION_ORDER
+            for c in ALL_CONDITIONS
         ]
     )
     return lb.build(pd.DataFrame(rows), "lf_dnn")
@@ -380,3 +383,59 @@ def test_text_views_are_never_pooled() -> None:
     markdown = lb.to_markdown(board)
     assert "## synthetic (stored text)" in markdown and "so text drops leak" in markdown
     assert "Text view: re-encoded" in markdown
+
+
+def test_data_variants_are_never_pooled_and_are_named() -> None:
+    # Rows without a variant (written before it was recorded) count as the default, unaligned.
+    rows = []
+    for variant, view, value in (
+        (None, "reencoded", 0.60),
+        ("unaligned", "reencoded", 0.62),
+        ("aligned", "reencoded", 0.70),
+        ("unaligned+zscore", "reencoded", 0.80),
+        ("aligned", "stored", 0.90),
+    ):
+        row = _row("derl", 1, "intra@0.5", "acc2_has0", value, config_id=f"{variant}-{view}")
+        rows.append({**row, "data_variant": variant, "text_view": view, "run_key": f"{variant}-{view}"})
+    board = lb.build(pd.DataFrame(rows), reference=None)
+    datasets = board.points.groupby("dataset", sort=False)["mean"].apply(sorted).to_dict()
+    assert datasets == {
+        "synthetic": [0.60, 0.62],
+        "synthetic (aligned)": [0.70],
+        "synthetic (aligned, stored text)": [0.90],
+        "synthetic (unaligned+zscore)": [0.80],
+    }
+    markdown = lb.to_markdown(board)
+    assert "Data variant: `unaligned` (runs that did not record it count as `unaligned`)." in markdown
+    section = markdown.split("## synthetic (aligned, stored text)")[1].split("\n## ")[0]
+    assert "Data variant: `aligned`." in section and "so text drops leak" in section
+
+
+def test_condition_bars_keep_their_legend_off_the_bars(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from msabench import plots
+
+    rows = [
+        _row(method, seed, f"condition:{c}", "acc2_has0", 0.9 - 0.01 * i, policy=policy)
+        for i, c in enumerate(ALL_CONDITIONS)
+        for method in ("a_very_long_method_name", "derl", "lf_dnn", "umdf")
+        for policy in ("lnln", "conditions")
+        for seed in (1, 2)
+    ]
+    points = lb.build(pd.DataFrame(rows), None).points
+    captured = {}
+    original = plots._save
+
+    def keep(fig, path):  # noqa: ANN001, ANN202
+        captured["fig"] = fig
+        return original(fig, path)
+
+    monkeypatch.setattr(plots, "_save", keep)
+    plots.condition_bars(points[points["metric"] == "acc2_has0"], "acc2_has0", "t", tmp_path / "bars.png")
+    fig = captured["fig"]
+    renderer = fig.canvas.get_renderer()
+    (ax,) = fig.axes
+    legend = fig.legends[0].get_window_extent(renderer)
+    assert not legend.overlaps(ax.get_window_extent(renderer))
+    assert (tmp_path / "bars.png").stat().st_size > 0

@@ -1,4 +1,4 @@
-"""Golden and edge-case tests of the exact metrics (spec/data-and-metrics.md §4.7, §4.6)."""
+"""Golden and edge-case tests of the exact metrics (docs/metrics.md)."""
 
 from __future__ import annotations
 

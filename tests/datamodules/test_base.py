@@ -1,6 +1,4 @@
 import importlib.util
-import sys
-import types
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -10,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from msabench.datamodules import DATASETS, DataDims, MSADataModule, build_datamodule
+from msabench.datamodules import DATASETS, DataDims, MSADataModule, base, build_datamodule
 from msabench.datamodules.base import IndexBatchSampler, Ragged
 from msabench.errors import ConfigError, UnknownNameError
 from msabench.protocols import build_policy
@@ -161,7 +159,7 @@ def test_on_after_batch_transfer_dispatch(dm, monkeypatch):
         calls.append((setting, kwargs))
         return {**batch, "setting": setting}
 
-    monkeypatch.setitem(sys.modules, "msabench.protocols", types.SimpleNamespace(apply_setting=apply_setting))
+    monkeypatch.setattr(base, "apply_setting", apply_setting)
     batch = dm.dataset("train")[[0, 1]]
 
     dm.trainer = FakeTrainer(training=True, current_epoch=4)

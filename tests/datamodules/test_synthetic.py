@@ -4,8 +4,8 @@ import pickle
 import numpy as np
 import pytest
 
+from msabench.core.batch import UNK_TOKEN_ID
 from msabench.datamodules import build_datamodule, export_synthetic, synthetic_text
-from msabench.datamodules.batch import UNK_TOKEN_ID
 from msabench.datamodules.synthetic import (
     CLS_ID,
     RECIPES,

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
+from msabench.core.batch import CLS_TOKEN_ID, SEP_TOKEN_ID, UNK_TOKEN_ID
 from msabench.datamodules import build_datamodule, export_synthetic, synthetic_text
-from msabench.datamodules.batch import CLS_TOKEN_ID, SEP_TOKEN_ID, UNK_TOKEN_ID
 from msabench.datamodules.synthetic import cached_synthetic, encoder_dir, generate, synthetic_encoder
 from msabench.errors import ConfigError, DatasetNotFoundError
 

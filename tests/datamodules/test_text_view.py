@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+from msabench.core.batch import UNK_TOKEN_ID
 from msabench.datamodules import build_datamodule
-from msabench.datamodules.batch import UNK_TOKEN_ID
 from msabench.datamodules.text_view import TextReencoder, resolve_text_view
 from msabench.errors import ConfigError, UnknownNameError
 from msabench.protocols import Setting, build_policy

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from msabench.config import compose
-from msabench.datamodules.batch import Batch
+from msabench.core.batch import Batch
 from msabench.datamodules.synthetic import SyntheticDataModule
 from msabench.models import get, names
 from msabench.models.base import MSAMethod

@@ -11,8 +11,8 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from msabench.config import compose
+from msabench.core.batch import MODALITIES
 from msabench.datamodules.base import DataDims
-from msabench.datamodules.batch import MODALITIES
 from msabench.models import get
 from msabench.models.components.losses import masked_reconstruction_loss
 from msabench.models.derl.module import (

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from msabench.datamodules.batch import MODALITIES
+from msabench.core.batch import MODALITIES
 from msabench.datamodules.text_view import TextReencoder
 from msabench.models import names
 from msabench.protocols import MISSING_CONDITIONS, Setting

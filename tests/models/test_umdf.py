@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from msabench import config as config_lib
-from msabench.datamodules.batch import complete_view
+from msabench.core.batch import complete_view
 from msabench.errors import ConfigError
 from msabench.models.umdf.losses import prediction_distillation, representation_distillation
 from msabench.models.umdf.module import UMDFMethod

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from msabench.datamodules.batch import MODALITIES, UNK_TOKEN_ID
+from msabench.core.batch import MODALITIES, UNK_TOKEN_ID
 from msabench.errors import ConfigError, UnknownNameError
 from msabench.protocols import ALL_CONDITIONS, MAX_INTER_RATE, Setting, apply_setting
 from msabench.protocols.hashing import hash24, uniform

@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 import torch
 
-from msabench.datamodules.batch import MODALITIES, complete_view
+from msabench.core.batch import MODALITIES, complete_view
 from msabench.errors import ConfigError, UnknownNameError
 from msabench.protocols import MISSING_CONDITIONS, POLICIES, Setting, apply_setting, build_policy
 from msabench.protocols.hashing import ONE

@@ -1,0 +1,64 @@
+"""Atomic file writing and file-name slugs: the one implementation every layer uses.
+
+A file is written to a temporary name in its own directory, flushed to disk and renamed over the target, so
+a reader (another worker, a crashed and restarted sweep, the leaderboard) sees either the old file or the
+whole new one, never half of it.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+Content = bytes | str | Callable[[BinaryIO], object]
+
+
+@functools.cache
+def _file_mode() -> int:
+    # Temporary files are created private (0600); the published file gets the mode a plain open() would
+    # give, so results and caches are shared like any other file. Read once: os.umask can only be read by
+    # setting it.
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def atomic_write(path: str | Path, content: Content) -> Path:
+    """Write ``content`` to ``path`` so that readers see either the old file or the whole new one.
+
+    Args:
+        path: the file to write; its directory is created if needed.
+        content: bytes, text (written as UTF-8), or a function that writes into the open binary handle
+            (for a large object streamed by its own writer, such as ``pickle.dump``).
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            if isinstance(content, str):
+                handle.write(content.encode("utf-8"))
+            elif isinstance(content, bytes):
+                handle.write(content)
+            else:
+                content(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, _file_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def slug(text: object, keep: str = "-_.") -> str:
+    """``text`` as a safe file-name part: letters, digits and the characters in ``keep``; the rest ``_``."""
+    return "".join(c if c.isalnum() or c in keep else "_" for c in str(text))
