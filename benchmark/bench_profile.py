@@ -152,7 +152,8 @@ def render(seconds: Mapping[str, float]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Profile one run and print its phases (seconds and share of the wall time)."""
-    parser = argparse.ArgumentParser(prog="python -m msabench.bench_profile", description=__doc__.split("\n")[0])
+    description = (__doc__ or "").split("\n")[0]
+    parser = argparse.ArgumentParser(prog="python -m msabench.bench_profile", description=description)
     parser.add_argument("--method", default="derl")
     parser.add_argument("--protocol", default="intra")
     parser.add_argument("--rate", type=float, default=None, help="default 0.3 (with --protocol intra)")

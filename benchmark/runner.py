@@ -457,7 +457,7 @@ def _fit_stages(prepared: PreparedRun) -> tuple[MSAMethod, dict[str, Any]]:
             if wandb_logger is not None:
                 loggers.append(wandb_logger)
         trainer = _trainer(
-            stage_cfg, run_dir, callbacks=callbacks, logger=loggers or False, profiler=prepared.request.profiler
+            stage_cfg, run_dir, callbacks, logger=loggers or False, profiler=prepared.request.profiler
         )
         trainer.fit(module, datamodule=dm)
         best = checkpoint.best_model_path
