@@ -61,10 +61,10 @@ GUARDED_PROTOCOL = "on_after_batch_transfer"
 PROXY_CALLS: tuple[str, ...] = ("item", "tolist", "numpy", "nonzero", "__bool__", "__int__", "__float__")
 
 
-def call_site(skip: tuple[str, ...] = ("/torch/", "gpu_check.py", "contextlib.py")) -> str:
+def call_site(skip: tuple[str, ...] = ("/torch/", "contextlib.py")) -> str:
     """``file:line`` of the innermost frame of the calling stack outside torch and this module."""
     for frame in reversed(traceback.extract_stack()):
-        if not any(k in frame.filename for k in skip):
+        if frame.filename != __file__ and not any(k in frame.filename for k in skip):
             return f"{Path(frame.filename).name}:{frame.lineno}"
     return "unknown"
 
