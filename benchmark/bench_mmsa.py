@@ -227,9 +227,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 extra = {"overrides": args.overrides} if loop is train_msabench else {}
                 result = loop(data_path, seed, workdir, **extra)  # type: ignore[operator]
                 results.append(result)
-                print(
-                    f"  seed {seed} {result.loop}: {result.epochs} epochs, {result.seconds:.1f} s", flush=True
+                done = (
+                    f"{result.epochs} epochs (best {result.best_epoch}), {result.seconds_per_epoch:.3f} "
+                    f"s/epoch, test acc2_has0 {result.metrics['acc2_has0']:.4f}"
                 )
+                print(f"  seed {seed} {result.loop}: {done}", flush=True)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"torch threads {torch.get_num_threads()}, load average {load:.2f}")
     print(render(results))
