@@ -19,6 +19,8 @@ process, and ``torch.cuda.set_device``, which MMSA calls unconditionally, does n
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
 import importlib.util
 import logging
 import os
@@ -104,6 +106,7 @@ def train_mmsa(data_path: Path, seed: int, workdir: Path) -> LoopResult:
         cur_seed=1,
     )
     logging.getLogger("MMSA").setLevel(logging.WARNING)
+    _quiet_progress_bars(trainer_module="MMSA.trains.singleTask.LF_DNN")
     setup_seed(seed)  # what MMSA_run does before each seed's run
     loaders = MMDataLoader(args, 0)  # no worker processes, as msabench's default
     model = AMIO(args).to(args.device)
@@ -117,6 +120,12 @@ def train_mmsa(data_path: Path, seed: int, workdir: Path) -> LoopResult:
     metrics = {ours: float(results[theirs]) for theirs, ours in METRICS.items()}
     # MMSA stops when the last improvement is early_stop epochs old.
     return LoopResult("MMSA", seed, epochs[0], epochs[0] - int(args.early_stop), seconds, metrics)
+
+
+def _quiet_progress_bars(trainer_module: str) -> None:
+    """MMSA's loop draws a tqdm bar per epoch and split; a plain iteration keeps the console for the table."""
+    module = importlib.import_module(trainer_module)
+    module.tqdm = lambda iterable, *args, **kwargs: contextlib.nullcontext(iterable)  # type: ignore[attr-defined]
 
 
 def _count_epochs(trainer: Any) -> list[int]:

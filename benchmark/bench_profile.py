@@ -92,6 +92,7 @@ def profile_run(
     condition: str | None,
     overrides: Sequence[str],
     output: Path,
+    extra_blocks: Sequence[str] = (),
 ) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
     """Train and test one run with the profiler on.
 
@@ -106,6 +107,7 @@ def profile_run(
         settings=[runner.make_setting(protocol, rate, condition)],
         overrides=list(overrides),
         output=output,
+        extra_blocks=extra_blocks,
         profiler=profiler,
     )
     runner.quiet_lightning()

@@ -222,7 +222,8 @@ class MSAMethod(L.LightningModule):
         seen, first = self._nonfinite
         self._nonfinite = None
         if bool(seen):  # one synchronisation per epoch
-            values = ", ".join(f"{k}={float(v):.4g}" for k, v in zip(self._nonfinite_names, first.tolist()))
+            parts = zip(self._nonfinite_names, first.tolist(), strict=True)
+            values = ", ".join(f"{k}={v:.4g}" for k, v in parts)
             raise NonFiniteLossError(f"non-finite training loss at epoch {self.current_epoch}: {values}")
 
     def on_validation_start(self) -> None:
@@ -244,7 +245,8 @@ class MSAMethod(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         # Pooled over every validation dataloader (MMIN's 6N condition-replicated set is one pool).
         values = {f"val/{k}": v for k, v in self.val_metric.compute().items()}
-        values["val/loss"] = torch.as_tensor(self._val_loss_sum, dtype=torch.float64) / max(self._val_count, 1)
+        total = torch.as_tensor(self._val_loss_sum, dtype=torch.float64)
+        values["val/loss"] = total / max(self._val_count, 1)
         self.val_metric.reset()
         self._val_loss_sum, self._val_count = 0.0, 0
         self.log_dict({k: v.float() for k, v in values.items()}, prog_bar=False)
