@@ -118,7 +118,8 @@ def profile_run(
     frame = runner.execute_prepared(prepared)
     total_s = time.perf_counter() - started
     metrics = {str(r.metric): float(r.value) for r in frame.itertuples() if r.metric}
-    facts = {"epochs": float(frame["epochs"].iloc[0]), "total_s": total_s, **split}
+    steps = float(len(profiler.recorded_durations.get("run_training_batch", [])))
+    facts = {"epochs": float(frame["epochs"].iloc[0]), "steps": steps, "total_s": total_s, **split}
     return phases(profiler.recorded_durations, setup_s, total_s), metrics, facts
 
 
@@ -161,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=None, help="default 0.3 (with --protocol intra)")
     parser.add_argument("--condition", default=None)
     parser.add_argument("--max-epochs", type=int, default=None, help="cap the epochs (default: the config's)")
-    parser.add_argument("--limit-batches", type=float, default=None, help="batches (or fraction) per epoch")
+    parser.add_argument("--limit-batches", type=float, default=None, help="training batches per epoch")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("overrides", nargs="*", help="key=value config overrides, as for msabench run")
     args = parser.parse_args(argv)
@@ -171,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         overrides.append(f"trainer.max_epochs={args.max_epochs}")
     if args.limit_batches is not None:
         limit = int(args.limit_batches) if args.limit_batches >= 1 else args.limit_batches
-        overrides += [f"trainer.limit_{s}_batches={limit}" for s in ("train", "val", "test")]
+        overrides.append(f"trainer.limit_train_batches={limit}")
     if args.threads is not None:
         import torch
 
@@ -190,6 +191,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(
         f"protocol: {facts['protocol_train_s']:.2f} s on training batches (policy and text re-encoding each "
         f"step), {facts['protocol_eval_s']:.2f} s on validation/test batches (fixed views made once)"
+    )
+    steps, epochs = max(facts["steps"], 1.0), max(facts["epochs"], 1.0)
+    own = seconds["forward+loss"] + seconds["backward"] + seconds["optimizer"]
+    per_step = (own + facts["protocol_train_s"]) / steps
+    print(
+        f"per training step ({int(steps)} steps): {per_step:.3f} s of forward, backward, optimizer and the "
+        f"training protocol; per epoch: {seconds['validation'] / epochs:.2f} s of validation steps"
     )
     print("test: " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
 
