@@ -59,6 +59,8 @@ class RunRequest:
         output: the results root; each run gets a directory under it.
         extra_blocks: further method-config blocks to merge (``smoke`` in tests).
         rerun: train again even when a finished run with the same key exists (the old one is kept, renamed).
+        profiler: a Lightning profiler given to every trainer of the run (``msabench.bench_profile``); it
+            does not change what is trained and is not part of the run key.
     """
 
     method: str
@@ -77,6 +79,7 @@ class RunRequest:
     wandb: bool | None = None
     sweep_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    profiler: Any = None
 
 
 @dataclass
@@ -318,7 +321,13 @@ def execute(request: RunRequest) -> pd.DataFrame:
     """
     quiet_lightning()
     store.check_writable_dir(Path(request.output), "--output")
-    prepared = prepare(request)
+    return execute_prepared(prepare(request))
+
+
+def execute_prepared(prepared: PreparedRun) -> pd.DataFrame:
+    """:func:`execute` on a run :func:`prepare` has resolved (its data loaded)."""
+    request = prepared.request
+    store.check_writable_dir(Path(request.output), "--output")
     run_dir = prepared.run_dir
     status = store.read_status(run_dir)
     if status["status"] == "finished" and not request.rerun:
@@ -372,7 +381,7 @@ def _train_and_test_in(prepared: PreparedRun, attempt: store.Attempt) -> pd.Data
     try:
         module, fit_info = _fit_stages(prepared)
         module.set_test_settings(prepared.request.settings)
-        trainer = _trainer(cfg, run_dir, callbacks=[], logger=False)
+        trainer = _trainer(cfg, run_dir, callbacks=[], logger=False, profiler=prepared.request.profiler)
         trainer.test(module, datamodule=prepared.datamodule, verbose=False)
         where["device"] = str(trainer.strategy.root_device)
         wall = time.time() - started
@@ -448,7 +457,9 @@ def _fit_stages(prepared: PreparedRun) -> tuple[MSAMethod, dict[str, Any]]:
             wandb_logger = wandb_logging.stage_logger(prepared, stage.name, len(stages))
             if wandb_logger is not None:
                 loggers.append(wandb_logger)
-        trainer = _trainer(stage_cfg, run_dir, callbacks=callbacks, logger=loggers or False)
+        trainer = _trainer(
+            stage_cfg, run_dir, callbacks, logger=loggers or False, profiler=prepared.request.profiler
+        )
         trainer.fit(module, datamodule=dm)
         best = checkpoint.best_model_path
         if best:
@@ -487,7 +498,9 @@ def _stage_config(cfg: DictConfig, stage: str) -> DictConfig:
     return merged  # type: ignore[return-value]
 
 
-def _trainer(cfg: DictConfig, run_dir: Path, callbacks: list[Any], logger: Any) -> L.Trainer:
+def _trainer(
+    cfg: DictConfig, run_dir: Path, callbacks: list[Any], logger: Any, profiler: Any = None
+) -> L.Trainer:
     t = cfg.trainer
     progress = t.enable_progress_bar
     if progress is None:
@@ -515,6 +528,7 @@ def _trainer(cfg: DictConfig, run_dir: Path, callbacks: list[Any], logger: Any) 
         enable_model_summary=False,
         num_sanity_val_steps=0,
         default_root_dir=str(run_dir),
+        profiler=profiler,
         **optional,
     )
 

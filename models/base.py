@@ -96,8 +96,10 @@ class MSAMethod(L.LightningModule):
         self.test_settings: list[Setting] = []
         self.test_results: dict[str, dict[str, float]] = {}
         self._frozen: list[nn.Module] = []
-        self._val_loss_sum = 0.0
+        self._val_loss_sum: Tensor | float = 0.0
         self._val_count = 0
+        self._nonfinite: tuple[Tensor, Tensor] | None = None
+        self._nonfinite_names: list[str] = []
         if previous is not None:
             self.init_from_previous(previous)
 
@@ -188,9 +190,7 @@ class MSAMethod(L.LightningModule):
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         parts = self.training_loss(batch)
         loss = parts["loss"]
-        if not torch.isfinite(loss):
-            values = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in parts.items())
-            raise NonFiniteLossError(f"non-finite training loss at epoch {self.current_epoch}: {values}")
+        self._watch_finite(parts)
         size = batch["label"].shape[0]
         self.log_dict(
             {f"train/{k}": v.detach() for k, v in parts.items()},
@@ -200,18 +200,53 @@ class MSAMethod(L.LightningModule):
         )
         return loss
 
+    def _watch_finite(self, parts: Mapping[str, Tensor]) -> None:
+        """Remember the first step of the epoch whose loss is not finite, on the device.
+
+        Testing every step would make the host wait for the device each step; the flag is read once per
+        epoch (:meth:`check_finite_loss`), and the run fails with the parts of that first step.
+        """
+        values = torch.stack([v.detach().float().reshape(()) for v in parts.values()])
+        bad = ~torch.isfinite(values[list(parts).index("loss")])
+        if self._nonfinite is None:
+            self._nonfinite = (bad, values)
+            self._nonfinite_names = list(parts)
+            return
+        seen, first = self._nonfinite
+        self._nonfinite = (seen | bad, torch.where(seen, first, values))
+
+    def check_finite_loss(self) -> None:
+        """Raise :class:`NonFiniteLossError` when a training step of this epoch had a NaN or infinite loss."""
+        if self._nonfinite is None:
+            return
+        seen, first = self._nonfinite
+        self._nonfinite = None
+        if bool(seen):  # one synchronisation per epoch
+            parts = zip(self._nonfinite_names, first.tolist(), strict=True)
+            values = ", ".join(f"{k}={v:.4g}" for k, v in parts)
+            raise NonFiniteLossError(f"non-finite training loss at epoch {self.current_epoch}: {values}")
+
+    def on_validation_start(self) -> None:
+        # Before validation reads weights a non-finite loss may have reached.
+        self.check_finite_loss()
+
+    def on_train_epoch_end(self) -> None:
+        self.check_finite_loss()
+
     def validation_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> None:
         prediction = self(missing_view(batch))
         parts = self.validation_loss(batch, prediction)
         size = batch["label"].shape[0]
-        self._val_loss_sum += float(parts["loss"].detach()) * size
+        # Summed on the device in float64 (what the Python float sum was), read once at the epoch's end.
+        self._val_loss_sum = self._val_loss_sum + parts["loss"].detach().double() * size
         self._val_count += size
         self.val_metric.update(prediction.detach(), batch["label"])
 
     def on_validation_epoch_end(self) -> None:
         # Pooled over every validation dataloader (MMIN's 6N condition-replicated set is one pool).
         values = {f"val/{k}": v for k, v in self.val_metric.compute().items()}
-        values["val/loss"] = torch.tensor(self._val_loss_sum / max(self._val_count, 1), dtype=torch.float64)
+        total = torch.as_tensor(self._val_loss_sum, dtype=torch.float64)
+        values["val/loss"] = total / max(self._val_count, 1)
         self.val_metric.reset()
         self._val_loss_sum, self._val_count = 0.0, 0
         self.log_dict({k: v.float() for k, v in values.items()}, prog_bar=False)

@@ -154,8 +154,8 @@ class TokenCompressor(nn.Module):
 
     Padding is excluded by key padding masks, and a row without any valid frame (a wholly absent modality)
     attends to no frame at all: its tokens are then a constant of the weights, whatever the length of the
-    absent stream or of the other samples' streams, and stay finite. Trailing steps that are padding in every
-    row of the batch are cut first, which changes no output at a valid step.
+    absent stream or of the other samples' streams, and stay finite. Frames after the batch's last valid step
+    are returned as zeros.
     """
 
     def __init__(
@@ -196,9 +196,12 @@ class TokenCompressor(nn.Module):
         projected = self.projection(x)
         batch, length, hidden = projected.shape
         valid = valid.bool()
-        used = int(valid.any(dim=0).nonzero().max()) + 1 if bool(valid.any()) else 1
-        frames = projected[:, :used] + sinusoidal_positions(used, hidden, device=x.device).to(projected.dtype)
-        attend = valid[:, :used]
+        # Steps up to the batch's last valid one, found on the device: trimming the rest would need its
+        # index on the host (a synchronisation per step on a GPU). Masked keys contribute nothing either way.
+        used = valid.any(dim=0).flip(0).cumsum(dim=0).flip(0) > 0
+        used[0] = True  # a batch with no valid step keeps its first, as the trimmed form did
+        frames = projected + sinusoidal_positions(length, hidden, device=x.device).to(projected.dtype)
+        attend = valid
         tokens = self.tokens.expand(batch, -1, -1)
         n_tokens = tokens.shape[1]
         if self.kind == "transformer":
@@ -210,15 +213,15 @@ class TokenCompressor(nn.Module):
             tokens, frames = sequence[:, :n_tokens], sequence[:, n_tokens:]
         else:
             # Keys and values of valid frames only: padding, about half of unaligned audio/vision, is masked.
-            sample, step = valid[:, :used].nonzero(as_tuple=True)
+            sample, step = valid.nonzero(as_tuple=True)
             packed = frames[sample, step]
             for cross, mix in zip(self.layers, self.token_layers, strict=True):
                 values = cross.context_key_value(packed)
-                key_value = values.new_zeros(batch, used, values.shape[-1])
+                key_value = values.new_zeros(batch, length, values.shape[-1])
                 key_value[sample, step] = values
                 tokens = mix(cross(tokens, attend, key_value=key_value))
             tokens = self.norm(tokens)
-        return tokens, F.pad(frames, (0, 0, 0, length - used)), projected
+        return tokens, torch.where(used[None, :, None], frames, 0), projected
 
 
 class SharedExperts(nn.Module):

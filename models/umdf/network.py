@@ -299,15 +299,11 @@ class DFIM(nn.Module):
     def forward(self, ys: Sequence[Tensor], valids: Sequence[Tensor]) -> Tensor:
         """Joint representation (B, output_dim) from the MCIM outputs ``ys`` and their valid masks."""
         enhanced = [y + torch.sigmoid(gate(y)) * y for gate, y in zip(self.enhance, ys, strict=True)]
-        anchor_valid = valids[self.anchor]
-        if bool(anchor_valid.any(dim=1).all()):
-            aligned = [
-                y if m == self.anchor else resample_onto(y, valids[m], anchor_valid)
-                for m, y in enumerate(enhanced)
-            ]
-        else:
-            anchor_valid = self.fallback_timeline(valids)
-            aligned = [resample_onto(y, valids[m], anchor_valid) for m, y in enumerate(enhanced)]
+        # Every sample's timeline is chosen on the device (no host synchronisation). The anchor resampled onto
+        # its own valid steps is an exact identity, so a batch whose anchors are all present gets the result
+        # of putting the others on the anchor's timeline.
+        anchor_valid = self.fallback_timeline(valids)
+        aligned = [resample_onto(y, valids[m], anchor_valid) for m, y in enumerate(enhanced)]
         u = torch.cat(aligned, dim=-1)
         frames = torch.sigmoid(self.filter_gate(u)) * self.filter_value(u)
         joint = masked_mean(frames, anchor_valid)

@@ -1,0 +1,67 @@
+"""Network code that chooses shapes or branches on the device: the same outputs as the host-side choice.
+
+UMDF's DFIM used to test on the host whether every sample's anchor modality is present, and DERL's
+compressor trimmed the batch to its last valid step with an index read on the host; both made a GPU's host
+wait every step.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from msabench.models.components.layers import masked_mean
+from msabench.models.derl.network import TokenCompressor
+from msabench.models.umdf.network import DFIM, resample_onto
+
+
+def _valid(batch: int, length: int, generator: torch.Generator, low: int = 1) -> torch.Tensor:
+    lengths = torch.randint(low, length + 1, (batch,), generator=generator)
+    return torch.arange(length)[None] < lengths[:, None]
+
+
+@pytest.mark.parametrize("anchor", ["text", "audio", "vision"])
+@pytest.mark.parametrize("pooling", ["mean", "mean_last"])
+def test_dfim_with_every_anchor_present_is_exactly_the_anchor_timeline(anchor: str, pooling: str) -> None:
+    generator = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    dfim = DFIM(8, anchor, pooling)  # type: ignore[arg-type]
+    lengths = (20, 16, 16)  # the anchor's timeline is at least as long as the others' (aligned, or max_len)
+    ys = [torch.randn(5, n, 8, generator=generator) for n in lengths]
+    valids = [_valid(5, n, generator) for n in lengths]
+    # The former path: the others resampled onto the anchor's own valid steps, the anchor as it is.
+    enhanced = [y + torch.sigmoid(gate(y)) * y for gate, y in zip(dfim.enhance, ys, strict=True)]
+    on_anchor = valids[dfim.anchor]
+    aligned = [
+        y if m == dfim.anchor else resample_onto(y, valids[m], on_anchor) for m, y in enumerate(enhanced)
+    ]
+    u = torch.cat(aligned, dim=-1)
+    frames = torch.sigmoid(dfim.filter_gate(u)) * dfim.filter_value(u)
+    expected = masked_mean(frames, on_anchor)
+    if pooling == "mean_last":
+        rank = on_anchor.cumsum(dim=1) - 1
+        pick = (rank == (on_anchor.sum(dim=1) - 1)[:, None]) & on_anchor
+        expected = torch.cat([expected, (frames * pick[..., None]).sum(dim=1)], dim=-1)
+    if lengths[dfim.anchor] == max(lengths):
+        assert torch.equal(dfim(ys, valids), expected)
+    else:  # a longer timeline only adds zero-weight steps; sums may round differently
+        torch.testing.assert_close(dfim(ys, valids), expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["transformer", "perceiver"])
+def test_compressor_ignores_trailing_padding_and_zeroes_it(kind: str) -> None:
+    generator = torch.Generator().manual_seed(1)
+    torch.manual_seed(1)
+    compressor = TokenCompressor(6, 16, 2, 1, 2, 32, 0.0, kind).eval()  # type: ignore[arg-type]
+    x = torch.randn(4, 12, 6, generator=generator)
+    valid = _valid(4, 12, generator)
+    valid[:, 9:] = False  # the batch's last valid step is at most 8
+    padded_x = torch.cat([x, torch.randn(4, 7, 6, generator=generator)], dim=1)
+    padded_valid = torch.cat([valid, valid.new_zeros(4, 7)], dim=1)
+    with torch.no_grad():
+        tokens, frames, _ = compressor(x, valid)
+        more_tokens, more_frames, _ = compressor(padded_x, padded_valid)
+    torch.testing.assert_close(more_tokens, tokens, rtol=0, atol=1e-5)
+    last = int(valid.any(dim=0).nonzero().max())
+    assert frames[:, last + 1 :].abs().sum() == 0 and more_frames[:, last + 1 :].abs().sum() == 0
+    torch.testing.assert_close(more_frames[:, :12][valid], frames[valid], rtol=0, atol=1e-5)
