@@ -44,6 +44,7 @@ M = TypeVar("M", bound="type[MSAMethod]")
 _REGISTRY: dict[str, type[MSAMethod]] = {}
 _ORIGIN: dict[str, str] = {}  # method -> "distribution version" of the plugin that registered it
 _FAILED: dict[str, str] = {}  # entry-point name -> why its plugin was not loaded
+_WARNED: set[str] = set()  # failed plugins already reported
 _loading: str | None = None  # the distribution whose entry point is being loaded
 _discovered = False
 
@@ -91,7 +92,17 @@ def _discover() -> None:
         problem = _load_plugin(entry_point)
         if problem is not None:
             _FAILED[canonical_name(entry_point.name)] = problem
-            warnings.warn(problem, PluginWarning, stacklevel=2)
+
+
+def _warn_failed(but: str | None = None) -> None:
+    """One warning per plugin that failed to load, the first time the registry is used after it failed.
+
+    ``but``: the failed plugin the caller asked for by name, which gets an error instead.
+    """
+    for name, problem in _FAILED.items():
+        if name not in _WARNED and name != but:
+            warnings.warn(problem, PluginWarning, stacklevel=3)
+        _WARNED.add(name)
 
 
 def _entry_points() -> list[metadata.EntryPoint]:
@@ -120,7 +131,9 @@ def _loading_from(distribution: str) -> Iterator[None]:
 def _load_plugin(entry_point: metadata.EntryPoint) -> str | None:
     """Load one entry point; None when it registered its method, else the one-line reason it was refused.
 
-    Whatever the plugin registered before failing is taken out again, so a half-loaded plugin leaves no trace.
+    Whatever the plugin registered before failing is taken out again, and the modules that registered it are
+    forgotten, so that a half-loaded plugin leaves no trace and a method it imported (another plugin's) is
+    registered again, with its own origin, when its own entry point loads.
     """
     from msabench.models.base import MSAMethod
 
@@ -135,13 +148,16 @@ def _load_plugin(entry_point: metadata.EntryPoint) -> str | None:
                     register(entry_point.name)(target)
             elif not inspect.ismodule(target):
                 raise TypeError(f"it names {target!r}, not a module or an MSAMethod subclass")
-        if set(_REGISTRY) == before and canonical_name(entry_point.name) not in _REGISTRY:
+        key = canonical_name(entry_point.name)
+        if set(_REGISTRY) == before and key not in _REGISTRY:
             raise TypeError(
                 "it registers no method: decorate the method class with @msabench.models.register(NAME)"
             )
+        if key in _REGISTRY and key not in before:
+            _ORIGIN[key] = distribution
     except Exception as err:  # noqa: BLE001 - any failure of third-party code is reported, never raised
         for key in set(_REGISTRY) - before:
-            del _REGISTRY[key]
+            sys.modules.pop(_REGISTRY.pop(key).__module__, None)
             _ORIGIN.pop(key, None)
         reason = str(err).strip().splitlines()[0] if str(err).strip() else ""
         return f"{where} was not loaded: {type(err).__name__}" + (f": {reason}" if reason else "")
@@ -151,6 +167,7 @@ def _load_plugin(entry_point: metadata.EntryPoint) -> str | None:
 def names() -> list[str]:
     """Registered method names (built-in and plugins), sorted."""
     _discover()
+    _warn_failed()
     return sorted(_REGISTRY)
 
 
@@ -169,6 +186,7 @@ def get(name: str) -> type[MSAMethod]:
     """
     _discover()
     key = canonical_name(name)
+    _warn_failed(but=key)
     if key not in _REGISTRY:
         if key in _FAILED:
             raise PluginError(_FAILED[key])
