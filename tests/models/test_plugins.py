@@ -26,6 +26,16 @@ from msabench.cli import main  # noqa: E402
 from msabench.config import compose  # noqa: E402
 from msabench.errors import PluginError, PluginWarning  # noqa: E402
 
+# The top-level modules of the example and of the plugins the tests write.
+PLUGIN_MODULES = {
+    "late_gru",
+    "plain_gru_plugin",
+    "broken_plugin",
+    "clash_plugin",
+    "half_plugin",
+    "empty_plugin",
+}
+PLUGIN_MODULES |= {"mismatch_plugin"}
 BROKEN = "import nope\n"  # a dependency that is not installed
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "own_method"
 FAST = [
@@ -83,11 +93,9 @@ def fresh_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(registry, "_FAILED", {})
     monkeypatch.setattr(registry, "_WARNED", set())
     monkeypatch.setattr(registry, "_discovered", False)
-    before = set(sys.modules)
     yield
-    for name in set(sys.modules) - before:
-        if not name.startswith(("msabench", "torch", "lightning")):
-            del sys.modules[name]
+    for name in [m for m in sys.modules if m.split(".")[0] in PLUGIN_MODULES]:
+        del sys.modules[name]  # the next test's discovery imports its plugins afresh
 
 
 def _on_path(monkeypatch: pytest.MonkeyPatch, site: Path) -> None:
@@ -118,6 +126,16 @@ def test_the_example_registers_through_its_entry_point(
     assert (cfg.model.hidden, cfg.trainer.max_epochs, cfg.method.paper_policy) == (32, 10, "stochastic")
     assert cfg.loss.unimodal_weight == 0.5
     assert compose("late_gru", "synthetic-iemocap", "iemocap").selection.metric == "ua"
+
+
+def test_list_names_the_plugin_and_its_distribution(
+    site: Path, fresh_registry: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _on_path(monkeypatch, site)
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "  late_gru     paper policy: stochastic  (plugin: msabench-late-gru 0.1.0)\n" in out
+    assert "  lf_dnn       paper policy: matched\n" in out
 
 
 def test_a_class_entry_point_with_its_own_config_path(
@@ -230,8 +248,6 @@ def test_check_fails_a_method_that_breaks_the_contract(
 # ----------------------------------------------------------------------------- run, sweep, leaderboard by CLI
 def test_the_plugin_runs_and_sweeps_beside_a_built_in_method(site: Path, tmp_path: Path) -> None:
     runs = tmp_path / "runs"
-    listed = _cli(site, "list")
-    assert "late_gru     paper policy: stochastic  (plugin: msabench-late-gru 0.1.0)" in listed.stdout
     args = ["--method", "late_gru", "--protocol", "intra", "--rate", "0.3", "--output", str(runs), *FAST]
     run = _cli(site, "run", *args)
     assert run.returncode == 0, run.stderr
