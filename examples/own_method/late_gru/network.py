@@ -46,7 +46,9 @@ class LateFusionGRU(nn.Module):
         dropout: dropout after each projection.
     """
 
-    def __init__(self, dims: tuple[int, int, int], output_dim: int, hidden: int = 32, dropout: float = 0.1):
+    def __init__(
+        self, dims: tuple[int, int, int], output_dim: int, hidden: int = 32, dropout: float = 0.1
+    ) -> None:
         super().__init__()
         self.encoders = nn.ModuleList(ModalityGRU(d, hidden, dropout) for d in dims)
         self.heads = nn.ModuleList(nn.Linear(hidden, output_dim) for _ in dims)
