@@ -216,8 +216,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from msabench.models import get, names, origin
     from msabench.runner import POLICY_CHOICES
 
+    methods = names()  # before the header: a plugin that failed to load is reported first
     print("methods:")
-    for name in names():
+    for name in methods:
         plugin = f"  (plugin: {origin(name)})" if origin(name) else ""
         print(f"  {name:<12} paper policy: {get(name).paper_policy}{plugin}")
     print("datasets:  " + ", ".join(DATASETS))
