@@ -1,4 +1,4 @@
-"""The ``msabench`` command line: ``run``, ``list``, ``data export``, ``sweep`` and ``leaderboard``."""
+"""The ``msabench`` command line: run, list, check, data export, sweep and leaderboard."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from msabench.core.vocabulary import TEXT_VIEW_CHOICES
-from msabench.errors import ConfigError, DataWarning, MSABenchError, OutputError
+from msabench.errors import ConfigError, DataWarning, MSABenchError, OutputError, PluginWarning
 
 # Each command imports what it needs inside its handler (runner, models, data, sweeps, pandas), so that
 # `msabench --help`, `list` or `leaderboard` never load the torch and Lightning they do not use.
@@ -50,7 +50,7 @@ def _show_warning(
     line: str | None = None,
 ) -> None:
     """Data warnings as one ``warning:`` line each (the run records them too); others as Python shows them."""
-    if issubclass(category, DataWarning):
+    if issubclass(category, DataWarning | PluginWarning):
         print(f"warning: {message}", file=file or sys.stderr)
     else:
         _default_showwarning(message, category, filename, lineno, file, line)
@@ -93,6 +93,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     lst = sub.add_parser("list", help="registered methods, datasets, protocols and training policies")
     lst.set_defaults(handler=_cmd_list)
+
+    check = sub.add_parser(
+        "check",
+        help="run the generic every-method checks against one method (a plugin's too)",
+        description="The checks the test suite runs for every method: one training batch under every "
+        "protocol, policy and task, and nothing a protocol removes reaches a prediction. Prints PASS or FAIL "
+        "for each; exit status 1 when one fails.",
+    )
+    check.add_argument("--method", required=True, help="method name (see `msabench list`)")
+    check.add_argument(
+        "--only",
+        help="comma-separated checks or groups: protocol, policy, task, no_leak, stored_view_leaks, "
+        "or a full name such as no_leak[synthetic] (default: all)",
+    )
+    check.add_argument(
+        "--output", type=Path, help="keep the checks' runs here (default: a temporary directory, removed)"
+    )
+    check.add_argument("--traceback", action="store_true", help="print the traceback of a check that errs")
+    check.set_defaults(handler=_cmd_check)
 
     data = sub.add_parser("data", help="dataset utilities")
     data_sub = data.add_subparsers(dest="data_command")
@@ -199,15 +218,57 @@ def format_table(frame) -> str:  # noqa: ANN001 - pandas imported lazily
 def _cmd_list(args: argparse.Namespace) -> int:
     from msabench.core.vocabulary import POLICY_CHOICES
     from msabench.datamodules import DATASETS
-    from msabench.models import get, names
+    from msabench.models import get, names, origin
 
+    methods = names()  # before the header: a plugin that failed to load is reported first
     print("methods:")
-    for name in names():
-        print(f"  {name:<12} paper policy: {get(name).paper_policy}")
+    for name in methods:
+        plugin = f"  (plugin: {origin(name)})" if origin(name) else ""
+        print(f"  {name:<12} paper policy: {get(name).paper_policy}{plugin}")
     print("datasets:  " + ", ".join(DATASETS))
     print("protocols: intra (--rate 0..1), inter (--rate 0..2/3, or --condition t/a/v/ta/tv/av/tav)")
     print("policies:  " + ", ".join(POLICY_CHOICES))
     return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    import tempfile
+    import time
+    import traceback
+
+    from msabench.errors import UnknownNameError
+    from msabench.models import canonical_name, origin
+    from msabench.testing import checks
+
+    method = canonical_name(args.method)
+    todo = checks(method)
+    if args.only:
+        wanted = [w.strip() for w in args.only.split(",") if w.strip()]
+        valid = {c.name for c in todo} | {c.group for c in todo}
+        for w in wanted:
+            if w not in valid:
+                raise UnknownNameError("check", w, valid)
+        todo = [c for c in todo if c.name in wanted or c.group in wanted]
+    plugin = origin(method)
+    print(f"checking {method}" + (f" (plugin: {plugin})" if plugin else "") + f": {len(todo)} checks")
+    failed = 0
+    with tempfile.TemporaryDirectory(prefix="msabench-check-") as scratch:
+        root = args.output or Path(scratch)
+        for check in todo:
+            started = time.time()
+            try:
+                check.run(root / check.name.replace("[", "_").replace("]", "").replace(":", "-"))
+            except Exception as err:  # noqa: BLE001 - a failing method is reported, and the next check runs
+                failed += 1
+                message = str(err).strip().splitlines()[0] if str(err).strip() else ""
+                what = message if isinstance(err, AssertionError) else f"{type(err).__name__}: {message}"
+                print(f"FAIL  {check.name}  ({time.time() - started:.1f} s): {what}", flush=True)
+                if args.traceback:
+                    traceback.print_exc()
+            else:
+                print(f"PASS  {check.name}  ({time.time() - started:.1f} s)", flush=True)
+    print(f"{len(todo) - failed} passed, {failed} failed" + (" (--traceback shows where)" if failed else ""))
+    return 1 if failed else 0
 
 
 def _cmd_export(args: argparse.Namespace) -> int:

@@ -33,9 +33,23 @@ def load_defaults() -> DictConfig:
 
 
 def load_method_config(method: str) -> DictConfig:
-    """The method's ``config.yaml`` as written, dataset blocks included."""
-    text = resources.files("msabench.models").joinpath(f"{method}/config.yaml").read_text()
-    return OmegaConf.create(text)  # type: ignore[return-value]
+    """The method's ``config.yaml`` as written, dataset blocks included.
+
+    The file lies beside the module that defines the method's class (or at its ``config_path``), for the
+    built-in methods and plugins alike (``msabench.models.config_file``).
+    """
+    from msabench.models import config_file
+
+    return OmegaConf.create(config_file(method).read_text())  # type: ignore[return-value]
+
+
+def _config_name(method: str) -> str:
+    """How messages name a method's config file: its folder and file name (``lf_dnn/config.yaml``)."""
+    from msabench.models import config_file
+
+    path = config_file(method)
+    parent = Path(str(path)).parent.name
+    return f"{parent}/{path.name}" if parent else path.name
 
 
 def dataset_blocks(dataset: str, family: str) -> list[str]:
@@ -85,12 +99,13 @@ def compose(
     cfg.dataset = dataset
     OmegaConf.set_struct(cfg, True)
     _open_free_form_blocks(cfg)
+    source = _config_name(method)
     for block in dataset_blocks(dataset, family):
         if blocks and block in blocks:
-            cfg = _merge_checked(cfg, blocks[block], f"the `datasets.{block}` block of {method}/config.yaml")
+            cfg = _merge_checked(cfg, blocks[block], f"the `datasets.{block}` block of {source}")
     for name, block in extra.items():
         if block is not None:
-            cfg = _merge_checked(cfg, block, f"the `{name}` block of {method}/config.yaml")
+            cfg = _merge_checked(cfg, block, f"the `{name}` block of {source}")
     if flags:
         dotted = [f"{k}={_to_dotlist_value(v)}" for k, v in flags.items() if v is not None]
         cfg = _merge_dotlist(cfg, dotted)

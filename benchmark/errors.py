@@ -59,3 +59,14 @@ class OutputError(MSABenchError, OSError):
 
     def __str__(self) -> str:  # OSError would format (errno, strerror)
         return str(self.args[0])
+
+
+class PluginError(MSABenchError):
+    """A method asked for by name whose plugin (an ``msabench.methods`` entry point) failed to load."""
+
+
+class PluginWarning(UserWarning):
+    """A plugin left out: its entry point failed to load, or its method's name is taken.
+
+    The message is one line naming the distribution and the error; the other methods are unaffected.
+    """

@@ -1,23 +1,51 @@
-"""Method registry: methods register by name.
+"""Method registry: methods register by name, from msabench or from any installed package.
 
-Names are case-insensitive with ``-`` and ``_`` interchangeable.
+Names are case-insensitive with ``-`` and ``_`` interchangeable. The built-in methods are the folders of
+this package; a method that lives in another package registers itself through the ``msabench.methods``
+entry-point group, naming either a module (importing it runs its ``@register``) or a method class::
+
+    [project.entry-points."msabench.methods"]
+    late_gru = "late_gru.module"
+
+Entry points are read once, on the first call to :func:`names` or :func:`get`. A plugin that fails to load
+(an import error, a name that a built-in already has) is left out with one warning line naming its
+distribution and the error; asking for its method by name is then an error saying the same. The built-in
+methods never depend on a plugin loading. ``docs/own-method.md`` walks through writing one.
+
+Every method's ``config.yaml`` lives beside the module that defines its class, or where the class's
+``config_path`` attribute says (a path relative to that module's directory, or absolute): one rule for the
+built-in methods and plugins alike.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
-from collections.abc import Callable
+import sys
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from importlib import metadata, resources
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from msabench.errors import UnknownNameError
+from msabench.errors import ConfigError, PluginError, PluginWarning, UnknownNameError
 
 if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
     from msabench.models.base import MSAMethod
+
+ENTRY_POINT_GROUP = "msabench.methods"
+CONFIG_FILE = "config.yaml"
 
 M = TypeVar("M", bound="type[MSAMethod]")
 _REGISTRY: dict[str, type[MSAMethod]] = {}
+_ORIGIN: dict[str, str] = {}  # method -> "distribution version" of the plugin that registered it
+_FAILED: dict[str, str] = {}  # entry-point name -> why its plugin was not loaded
+_WARNED: set[str] = set()  # failed plugins already reported
+_loading: str | None = None  # the distribution whose entry point is being loaded
 _discovered = False
 
 
@@ -27,13 +55,23 @@ def canonical_name(name: str) -> str:
 
 
 def register(name: str) -> Callable[[M], M]:
-    """Class decorator that registers a method under ``name``."""
+    """Class decorator that registers a method under ``name``.
+
+    Raises:
+        ValueError: another class already holds the name (a plugin may not replace a built-in method).
+    """
 
     def wrap(cls: M) -> M:
         key = canonical_name(name)
-        if key in _REGISTRY and _REGISTRY[key] is not cls:
-            raise RuntimeError(f"method '{key}' is registered twice")
+        held = _REGISTRY.get(key)
+        if held is not None and held is not cls:
+            owner = _ORIGIN.get(key, "msabench (a built-in method)")
+            raise ValueError(
+                f"method '{key}' is already registered by {held.__module__}.{held.__qualname__} from {owner}"
+            )
         _REGISTRY[key] = cls
+        if _loading is not None:
+            _ORIGIN[key] = _loading
         cls.method_name = key
         return cls
 
@@ -41,20 +79,102 @@ def register(name: str) -> Callable[[M], M]:
 
 
 def _discover() -> None:
-    """Import every method package (a folder of models/ with a module.py) so its decorator runs."""
+    """Import every built-in method package so its decorator runs, then load the plugins' entry points."""
     global _discovered
     if _discovered:
         return
-    for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
-        if info.ispkg and (Path(__file__).parent / info.name / "module.py").exists():
+    here = Path(__file__).parent
+    for info in pkgutil.iter_modules([str(here)]):
+        if info.ispkg and (here / info.name / "module.py").exists():
             importlib.import_module(f"msabench.models.{info.name}.module")
-    _discovered = True
+    _discovered = True  # before the plugins: one that calls names() while it loads must not recurse
+    for entry_point in _entry_points():
+        problem = _load_plugin(entry_point)
+        if problem is not None:
+            _FAILED[canonical_name(entry_point.name)] = problem
+
+
+def _warn_failed(but: str | None = None) -> None:
+    """One warning per plugin that failed to load, the first time the registry is used after it failed.
+
+    ``but``: the failed plugin the caller asked for by name, which gets an error instead.
+    """
+    for name, problem in _FAILED.items():
+        if name not in _WARNED and name != but:
+            warnings.warn(problem, PluginWarning, stacklevel=3)
+        _WARNED.add(name)
+
+
+def _entry_points() -> list[metadata.EntryPoint]:
+    """The group's entry points, each once (a distribution found twice on the path lists them twice)."""
+    seen: dict[tuple[str, str], metadata.EntryPoint] = {}
+    for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        seen.setdefault((entry_point.name, entry_point.value), entry_point)
+    return list(seen.values())
+
+
+def _distribution(entry_point: metadata.EntryPoint) -> str:
+    dist = getattr(entry_point, "dist", None)
+    return f"{dist.name} {dist.version}" if dist is not None else "an unknown distribution"
+
+
+@contextmanager
+def _loading_from(distribution: str) -> Iterator[None]:
+    global _loading
+    _loading = distribution
+    try:
+        yield
+    finally:
+        _loading = None
+
+
+def _load_plugin(entry_point: metadata.EntryPoint) -> str | None:
+    """Load one entry point; None when it registered its method, else the one-line reason it was refused.
+
+    Whatever the plugin registered before failing is taken out again, and the modules that registered it are
+    forgotten, so that a half-loaded plugin leaves no trace and a method it imported (another plugin's) is
+    registered again, with its own origin, when its own entry point loads.
+    """
+    from msabench.models.base import MSAMethod
+
+    distribution = _distribution(entry_point)
+    where = f"plugin '{entry_point.name}' (entry point {entry_point.value} of distribution '{distribution}')"
+    before = set(_REGISTRY)
+    try:
+        with _loading_from(distribution):
+            target = entry_point.load()
+            if inspect.isclass(target) and issubclass(target, MSAMethod):
+                if target not in _REGISTRY.values():
+                    register(entry_point.name)(target)
+            elif not inspect.ismodule(target):
+                raise TypeError(f"it names {target!r}, not a module or an MSAMethod subclass")
+        key = canonical_name(entry_point.name)
+        if set(_REGISTRY) == before and key not in _REGISTRY:
+            raise TypeError(
+                "it registers no method: decorate the method class with @msabench.models.register(NAME)"
+            )
+        if key in _REGISTRY and key not in before:
+            _ORIGIN[key] = distribution
+    except Exception as err:  # noqa: BLE001 - any failure of third-party code is reported, never raised
+        for key in set(_REGISTRY) - before:
+            sys.modules.pop(_REGISTRY.pop(key).__module__, None)
+            _ORIGIN.pop(key, None)
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        return f"{where} was not loaded: {type(err).__name__}" + (f": {reason}" if reason else "")
+    return None
 
 
 def names() -> list[str]:
-    """Registered method names, sorted."""
+    """Registered method names (built-in and plugins), sorted."""
     _discover()
+    _warn_failed()
     return sorted(_REGISTRY)
+
+
+def origin(name: str) -> str | None:
+    """The distribution (``name version``) of a plugin method; None for a built-in method."""
+    _discover()
+    return _ORIGIN.get(canonical_name(name))
 
 
 def get(name: str) -> type[MSAMethod]:
@@ -62,9 +182,36 @@ def get(name: str) -> type[MSAMethod]:
 
     Raises:
         UnknownNameError: no method of that name; the message lists the registered ones.
+        PluginError: the name is that of a plugin that failed to load; the message says why.
     """
     _discover()
     key = canonical_name(name)
+    _warn_failed(but=key)
     if key not in _REGISTRY:
+        if key in _FAILED:
+            raise PluginError(_FAILED[key])
         raise UnknownNameError("method", name, _REGISTRY)
     return _REGISTRY[key]
+
+
+def config_file(name: str) -> Traversable:
+    """The method's ``config.yaml``: beside the module of its class, or at the class's ``config_path``.
+
+    Raises:
+        ConfigError: the file is not there.
+    """
+    cls = get(name)
+    module = sys.modules[cls.__module__]
+    relative = Path(getattr(cls, "config_path", None) or CONFIG_FILE)
+    if relative.is_absolute():
+        path: Traversable = relative
+    elif module.__package__:  # resources also reach a package inside a zip or wheel
+        path = resources.files(module.__package__).joinpath(str(relative))
+    else:  # a top-level module: its directory
+        path = Path(inspect.getfile(module)).parent / relative
+    if not path.is_file():
+        raise ConfigError(
+            f"method '{canonical_name(name)}' has no config: expected {path} beside the module "
+            f"{cls.__module__} (or set the class's config_path)"
+        )
+    return path

@@ -41,6 +41,7 @@ LAYERS: dict[str, int] = {
     "msabench.leaderboard": 6,
     "msabench.plots": 6,
     "msabench.sweep": 6,
+    "msabench.testing": 6,  # the generic every-method checks (msabench check): they drive the runner
     "msabench": 7,  # the package root (Python API) and the CLI
     "msabench.cli": 7,
 }
@@ -186,7 +187,9 @@ def test_the_graph_is_read() -> None:
     kinds = {(e.source, e.target): e.kind for e in EDGES}
     assert kinds[("msabench.protocols.masks", "msabench.core.batch")] == "top"
     assert kinds[("msabench.cli", "msabench.runner")] == "lazy"
-    assert kinds[("msabench.models", "msabench.models.base")] == "typing"
+    assert any(
+        e.source == "msabench.models" and e.target == "msabench.models.base" and e.kind == "typing" for e in EDGES
+    )
     assert _layer("msabench.leaderboard.markdown") == 6 and _layer("msabench.core.io") == 0
 
 
