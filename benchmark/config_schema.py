@@ -147,7 +147,7 @@ class RunConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
-    model: dict[str, Any] = field(default_factory=dict)
+    model: Any = field(default_factory=dict)  # typed by the method's config_schema, if it has one
     stages: dict[str, Any] = field(default_factory=dict)
 
 
@@ -195,7 +195,8 @@ def type_error(err: OmegaConfBaseException, cfg: DictConfig, where: str, prefix:
     if isinstance(err, ValidationError):
         expected = expected_type(cfg, key.removeprefix(prefix))
         value = str(err).split("'")[1] if str(err).count("'") >= 2 else "?"
-        return ConfigError(f"{where}: {key} must be {expected}, not '{value}' (fix the value)")
+        given = "null" if value == "None" else f"'{value}'"
+        return ConfigError(f"{where}: {key} must be {expected}, not {given} (fix the value)")
     if isinstance(err, ConfigKeyError):
         return ConfigError(f"{where} sets an unknown key: {key} (remove it or fix its spelling)")
     return ConfigError(f"{where}: {str(err).splitlines()[0]}")

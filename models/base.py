@@ -30,7 +30,7 @@ from typing import Any, ClassVar, Literal
 
 import lightning as L
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
 from torch import Tensor, nn
 from torch.nn import functional as F
 from torchmetrics import MeanMetric
@@ -42,6 +42,21 @@ from msabench.metrics import MSAMetric
 from msabench.protocols.settings import Setting
 
 REGRESSION_LOSSES: tuple[str, ...] = ("l1", "mse", "smooth_l1")
+
+
+@dataclass
+class TextEncoderConfig:
+    """The ``model`` keys of the text encoder every method has: a method's ``config_schema`` extends this.
+
+    Attributes:
+        text_encoder: ``features`` (the stored text states) or ``bert`` (a local BERT on the token ids).
+        bert_path: the local BERT directory, with ``bert``.
+        bert_finetune: whether the BERT is fine-tuned, with ``bert``.
+    """
+
+    text_encoder: str = MISSING
+    bert_path: str | None = MISSING
+    bert_finetune: bool = MISSING
 
 
 class NonFiniteLossError(RuntimeError):
