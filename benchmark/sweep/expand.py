@@ -121,7 +121,7 @@ def expand(spec: SweepSpec, extra_blocks: Sequence[str] = (), data_root: str | N
                 for policy in grid.train_policies:
                     resolved = resolve_policy_name(policy, method_cls, cfg)
                     per_setting = policy_class(resolved).per_setting
-                    for seed in grid.seeds or (int(cfg.seed),):
+                    for seed in grid.seeds or (cfg.seed,):
                         seed_rank.setdefault(seed, len(seed_rank))
                         groups = [[s] for s in settings] if per_setting else [settings]
                         for group in groups:
