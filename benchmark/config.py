@@ -94,10 +94,10 @@ def compose(
     _open_free_form_blocks(cfg)
     for block in dataset_blocks(dataset, family):
         if blocks and block in blocks:
-            cfg = _merge_checked(cfg, blocks[block], f"the `datasets.{block}` block of {method}/config.yaml")
+            cfg = merge_typed(cfg, blocks[block], f"the `datasets.{block}` block of {method}/config.yaml")
     for name, block in extra.items():
         if block is not None:
-            cfg = _merge_checked(cfg, block, f"the `{name}` block of {method}/config.yaml")
+            cfg = merge_typed(cfg, block, f"the `{name}` block of {method}/config.yaml")
     if flags:
         dotted = [f"{k}={_to_dotlist_value(v)}" for k, v in flags.items() if v is not None]
         cfg = _merge_dotlist(cfg, dotted)
@@ -125,10 +125,6 @@ def _to_dotlist_value(value: Any) -> str:
     return OmegaConf.to_yaml(value).strip() if isinstance(value, list | dict) else repr(value)
 
 
-def _merge_checked(cfg: DictConfig, block: Any, where: str) -> DictConfig:
-    return merge_typed(cfg, block, where)
-
-
 def _merge_dotlist(cfg: DictConfig, dotlist: list[str]) -> DictConfig:
     for item in dotlist:
         if "=" not in item:
@@ -147,11 +143,6 @@ def _merge_dotlist(cfg: DictConfig, dotlist: list[str]) -> DictConfig:
 
 
 _MISSING = object()
-
-
-def _key_of(err: Exception) -> str:
-    key = getattr(err, "full_key", None) or getattr(err, "key", None)
-    return str(key) if key else str(err).splitlines()[0]
 
 
 def _all_keys(cfg: Any, prefix: str = "") -> list[str]:
