@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
-from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
+from omegaconf.errors import OmegaConfBaseException
 
+from msabench.config_schema import merge_typed, set_struct_all, type_error, typed_defaults, typed_model_block
 from msabench.errors import ConfigError, UnknownNameError
 
 # Keys of the resolved config that do not change what is trained or measured (where and how it is written).
@@ -27,9 +28,9 @@ NON_DETERMINING_KEYS: tuple[str, ...] = (
 
 
 def load_defaults() -> DictConfig:
-    """The suite-wide defaults (``benchmark/configs/defaults.yaml``)."""
+    """The suite-wide defaults (``benchmark/configs/defaults.yaml``) in their typed schema."""
     text = resources.files("msabench").joinpath("configs/defaults.yaml").read_text()
-    return OmegaConf.create(text)  # type: ignore[return-value]
+    return typed_defaults(OmegaConf.create(text))  # type: ignore[arg-type]
 
 
 def load_method_config(method: str) -> DictConfig:
@@ -75,6 +76,7 @@ def compose(
     flags: Mapping[str, Any] | None = None,
     overrides: Sequence[str] = (),
     extra_blocks: Iterable[str] = (),
+    model_schema: type | None = None,
 ) -> DictConfig:
     """Merge the defaults, the method's config, its dataset blocks, CLI flags and dotlist overrides.
 
@@ -85,31 +87,38 @@ def compose(
         flags: values from named CLI flags, as dotted keys (``{"seed": 1}``).
         overrides: ``key=value`` strings; an unknown key is an error that suggests the closest valid key.
         extra_blocks: further top-level blocks of the method config to merge last (``smoke`` in tests).
+        model_schema: the method's ``config_schema``; the merged ``model`` block is checked against it.
 
     Returns:
-        The resolved config, read-only.
+        The resolved config, read-only, its default blocks typed.
+
+    Raises:
+        ConfigError: a value of the wrong type or an unknown key, in one line naming it.
     """
     cfg = load_defaults()
     method_cfg = load_method_config(method)
+    source = _config_name(method)
     blocks = OmegaConf.to_container(method_cfg.get("datasets", {}))
     extra = {name: method_cfg.get(name) for name in extra_blocks}
     method_body = OmegaConf.masked_copy(method_cfg, [k for k in method_cfg if k not in ("datasets", "smoke")])
-    cfg = OmegaConf.merge(cfg, method_body)
+    set_struct_all(cfg, False)  # a method's config may add keys of its own (loss weights, model widths)
+    cfg = merge_typed(cfg, method_body, source)
     cfg.method.name = method
     cfg.dataset = dataset
-    OmegaConf.set_struct(cfg, True)
+    set_struct_all(cfg, True)
     _open_free_form_blocks(cfg)
-    source = _config_name(method)
     for block in dataset_blocks(dataset, family):
         if blocks and block in blocks:
-            cfg = _merge_checked(cfg, blocks[block], f"the `datasets.{block}` block of {source}")
+            cfg = merge_typed(cfg, blocks[block], f"the `datasets.{block}` block of {source}")
     for name, block in extra.items():
         if block is not None:
-            cfg = _merge_checked(cfg, block, f"the `{name}` block of {source}")
+            cfg = merge_typed(cfg, block, f"the `{name}` block of {source}")
     if flags:
         dotted = [f"{k}={_to_dotlist_value(v)}" for k, v in flags.items() if v is not None]
         cfg = _merge_dotlist(cfg, dotted)
     cfg = _merge_dotlist(cfg, list(overrides))
+    if model_schema is not None:
+        cfg.model = typed_model_block(model_schema, cfg.model, method)
     OmegaConf.set_readonly(cfg, True)
     return cfg
 
@@ -131,13 +140,6 @@ def _to_dotlist_value(value: Any) -> str:
     return OmegaConf.to_yaml(value).strip() if isinstance(value, list | dict) else repr(value)
 
 
-def _merge_checked(cfg: DictConfig, block: Any, where: str) -> DictConfig:
-    try:
-        return OmegaConf.merge(cfg, block)  # type: ignore[return-value]
-    except (ConfigKeyError, ConfigAttributeError) as err:
-        raise ConfigError(f"{where} sets an unknown key: {_key_of(err)}") from None
-
-
 def _merge_dotlist(cfg: DictConfig, dotlist: list[str]) -> DictConfig:
     for item in dotlist:
         if "=" not in item:
@@ -151,16 +153,11 @@ def _merge_dotlist(cfg: DictConfig, dotlist: list[str]) -> DictConfig:
                 cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist([item.lstrip("+")]))  # type: ignore[assignment]
             _open_free_form_blocks(cfg)
         except OmegaConfBaseException as err:
-            raise ConfigError(f"cannot apply override '{item}': {str(err).splitlines()[0]}") from None
+            raise type_error(err, cfg, f"override '{item}'") from None
     return cfg
 
 
 _MISSING = object()
-
-
-def _key_of(err: Exception) -> str:
-    key = getattr(err, "full_key", None) or getattr(err, "key", None)
-    return str(key) if key else str(err).splitlines()[0]
 
 
 def _all_keys(cfg: Any, prefix: str = "") -> list[str]:

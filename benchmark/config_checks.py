@@ -3,7 +3,7 @@
 Lightning, torch and numpy reject many of these values themselves, but only once training has started (a seed
 outside numpy's range fails when the first stage seeds its generators), with a traceback, after the run
 directory was written. Values the trainer decides (accelerator, devices, precision, batch limits) are checked
-by building the trainer once (``runner._check_trainer``); optimizer values by building the optimizer.
+by building the trainer once (``runner.checks.check_trainer``); optimizer values by building the optimizer.
 """
 
 from __future__ import annotations

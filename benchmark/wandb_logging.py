@@ -145,13 +145,12 @@ def _run_for(prepared: PreparedRun) -> Any | None:
         test_settings=[s.name for s in prepared.request.settings],
     )
     run = start_run(
-        project=str(cfg.logging.wandb_project),
+        project=cfg.logging.wandb_project,
         name=prepared.run_dir.name,
         save_dir=prepared.run_dir,
         config=config,
-        group=prepared.request.sweep_id
-        or (str(cfg.logging.wandb_group) if cfg.logging.wandb_group else None),
-        tags=(str(cfg.dataset), prepared.method_cls.method_name, prepared.policy_name),
+        group=prepared.request.sweep_id or cfg.logging.wandb_group,
+        tags=(cfg.dataset, prepared.method_cls.method_name, prepared.policy_name),
     )
     if run is not None:
         _RUNS[key] = run

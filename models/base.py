@@ -30,16 +30,33 @@ from typing import Any, ClassVar, Literal
 
 import lightning as L
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
 from torch import Tensor, nn
 from torch.nn import functional as F
+from torchmetrics import MeanMetric
 
 from msabench.core.batch import Batch, has_complete_view, missing_view
+from msabench.datamodules.base import DataDims
 from msabench.errors import ConfigError
 from msabench.metrics import MSAMetric
 from msabench.protocols.settings import Setting
 
 REGRESSION_LOSSES: tuple[str, ...] = ("l1", "mse", "smooth_l1")
+
+
+@dataclass
+class TextEncoderConfig:
+    """The ``model`` keys of the text encoder every method has: a method's ``config_schema`` extends this.
+
+    Attributes:
+        text_encoder: ``features`` (the stored text states) or ``bert`` (a local BERT on the token ids).
+        bert_path: the local BERT directory, with ``bert``.
+        bert_finetune: whether the BERT is fine-tuned, with ``bert``.
+    """
+
+    text_encoder: str = MISSING
+    bert_path: str | None = MISSING
+    bert_finetune: bool = MISSING
 
 
 class NonFiniteLossError(RuntimeError):
@@ -74,8 +91,12 @@ class MSAMethod(L.LightningModule):
     validation_uses_complete_view: ClassVar[bool] = False
     """True when ``validation_loss`` needs the complete view (MITR-DNet's selection loss has distillation
     terms). ``forward`` still only ever sees the missing view."""
+    config_schema: ClassVar[type | None] = None
+    """A dataclass typing the method's ``model`` block (fields without defaults: the values live in its
+    ``config.yaml``). When set, the composed ``model`` block is checked against it before the run starts: an
+    unknown key or a value of the wrong type is one line, and ``cfg.model`` holds typed values."""
 
-    def __init__(self, cfg: DictConfig, dims: Any, previous: MSAMethod | None = None) -> None:
+    def __init__(self, cfg: DictConfig, dims: DataDims, previous: MSAMethod | None = None) -> None:
         """Build the method.
 
         Args:
@@ -96,15 +117,17 @@ class MSAMethod(L.LightningModule):
         self.test_settings: list[Setting] = []
         self.test_results: dict[str, dict[str, float]] = {}
         self._frozen: list[nn.Module] = []
-        self._val_loss_sum: Tensor | float = 0.0
-        self._val_count = 0
         self._nonfinite: tuple[Tensor, Tensor] | None = None
         self._nonfinite_names: list[str] = []
+        # The mean over samples, pooled over every validation dataloader, in float64 as the metrics; a NaN
+        # loss stays NaN (early stopping does not check finiteness, the selection sees it).
+        self.val_loss = MeanMetric(nan_strategy="disable")
+        self.val_loss.set_dtype(torch.float64)
         if previous is not None:
             self.init_from_previous(previous)
 
     # ------------------------------------------------------------------ what a method supplies
-    def build_network(self, model_cfg: DictConfig, dims: Any) -> nn.Module:
+    def build_network(self, model_cfg: DictConfig, dims: DataDims) -> nn.Module:
         """Return the method's network (a pure ``nn.Module``) built from ``cfg.model`` and the data's dims."""
         raise NotImplementedError
 
@@ -236,19 +259,20 @@ class MSAMethod(L.LightningModule):
     def validation_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> None:
         prediction = self(missing_view(batch))
         parts = self.validation_loss(batch, prediction)
-        size = batch["label"].shape[0]
-        # Summed on the device in float64 (what the Python float sum was), read once at the epoch's end.
-        self._val_loss_sum = self._val_loss_sum + parts["loss"].detach().double() * size
-        self._val_count += size
+        # One value per sample, not a weight: torchmetrics ignores weights under nan_strategy="disable".
+        self.val_loss.update(parts["loss"].detach().expand(batch["label"].shape[0]))
         self.val_metric.update(prediction.detach(), batch["label"])
+
+    def setup(self, stage: str) -> None:
+        if self.trainer.strategy.root_device.type == "mps":  # MPS has no float64
+            self.val_loss.set_dtype(torch.float32)
 
     def on_validation_epoch_end(self) -> None:
         # Pooled over every validation dataloader (MMIN's 6N condition-replicated set is one pool).
         values = {f"val/{k}": v for k, v in self.val_metric.compute().items()}
-        total = torch.as_tensor(self._val_loss_sum, dtype=torch.float64)
-        values["val/loss"] = total / max(self._val_count, 1)
+        values["val/loss"] = self.val_loss.compute()
         self.val_metric.reset()
-        self._val_loss_sum, self._val_count = 0.0, 0
+        self.val_loss.reset()
         self.log_dict({k: v.float() for k, v in values.items()}, prog_bar=False)
 
     def test_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> None:
@@ -274,7 +298,7 @@ class MSAMethod(L.LightningModule):
                 optimizer = torch.optim.AdamW(groups, **kwargs)
             case other:
                 raise ConfigError(f"unknown optim.name '{other}': use adam or adamw")
-        schedule = lr_multiplier(optim.scheduler, int(self.cfg.trainer.max_epochs))
+        schedule = lr_multiplier(optim.scheduler, self.cfg.trainer.max_epochs)
         if schedule is None:
             return optimizer
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
@@ -287,7 +311,7 @@ class MSAMethod(L.LightningModule):
             for child in self.network.children():
                 params = [p for p in child.parameters() if p.grad is not None]
                 if params:
-                    nn.utils.clip_grad_norm_(params, float(max_norm))
+                    nn.utils.clip_grad_norm_(params, max_norm)
 
 
 def lr_multiplier(scheduler: Mapping[str, Any] | DictConfig, max_epochs: int) -> Any:
@@ -303,10 +327,10 @@ def lr_multiplier(scheduler: Mapping[str, Any] | DictConfig, max_epochs: int) ->
         case "none" | None:
             return None
         case "linear_decay":
-            n_const, n_decay = int(cfg["n_const"]), int(cfg["n_decay"])
+            n_const, n_decay = cfg["n_const"], cfg["n_decay"]
             return lambda epoch: 1.0 - max(0, epoch + 1 - n_const) / (n_decay + 1)
         case "warmup_cosine":
-            warmup = max(1, math.ceil(float(cfg["warmup_fraction"]) * max_epochs))
+            warmup = max(1, math.ceil(cfg["warmup_fraction"] * max_epochs))
             rest = max(1, max_epochs - warmup)
 
             def multiplier(epoch: int) -> float:

@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Final
 
@@ -38,7 +39,7 @@ from msabench.protocols.masks import (
     stochastic_plan,
     train_key,
 )
-from msabench.protocols.settings import Setting
+from msabench.protocols.settings import MISSING_CONDITIONS, Setting
 
 __all__ = ["POLICIES", "TrainingPolicy", "build_policy"]
 
@@ -48,6 +49,24 @@ class TrainingPolicy(ABC):
     """A training policy; subclasses hold its parameters as frozen dataclass fields."""
 
     name: ClassVar[str]
+    per_setting: ClassVar[bool] = False
+    """Whether the policy trains one model per test setting (its runs each name their setting)."""
+
+    @classmethod
+    def validation_settings(
+        cls, test: Sequence[Setting], *, mask_seed: int, validation_rate: float
+    ) -> list[Setting]:
+        """The fixed-mask validation settings this policy selects checkpoints on.
+
+        Args:
+            test: the run's test settings.
+            mask_seed: the seed of the validation masks (the same for every method).
+            validation_rate: the intra rate of policies that validate at a fixed rate (``lnln``).
+
+        Returns:
+            Complete data by default; each policy that trains under missingness validates under its own.
+        """
+        return [Setting("complete", mask_seed=mask_seed)]
 
     def apply(
         self, batch: Batch, *, seed: int, epoch: int, split_size: int, keep_text_boundaries: bool
@@ -113,8 +132,20 @@ class MatchedPolicy(TrainingPolicy):
     """
 
     name: ClassVar[str] = "matched"
+    per_setting: ClassVar[bool] = True
     matched: Setting
     resample: bool = False
+
+    @classmethod
+    def validation_settings(
+        cls, test: Sequence[Setting], *, mask_seed: int, validation_rate: float
+    ) -> list[Setting]:
+        """The test setting itself: P2 validates at the run's own rate."""
+        if len(test) != 1:
+            raise ConfigError(
+                "the matched policy trains one model per test setting: request one setting per run"
+            )
+        return [test[0]]
 
     @property
     def drops_tokens(self) -> bool:
@@ -140,6 +171,13 @@ class LNLNPolicy(TrainingPolicy):
     name: ClassVar[str] = "lnln"
     static: bool = False
 
+    @classmethod
+    def validation_settings(
+        cls, test: Sequence[Setting], *, mask_seed: int, validation_rate: float
+    ) -> list[Setting]:
+        """Intra at ``validation_rate`` (0.5 by default, as LNLN and TF-Mamba validate)."""
+        return [Setting("intra", rate=validation_rate, mask_seed=mask_seed)]
+
     @property
     def drops_tokens(self) -> bool:
         return True
@@ -156,6 +194,13 @@ class ConditionsPolicy(TrainingPolicy):
     """MMIN/IF-MMIN's policy (P1): one of the six missing conditions per sample, uniformly, every epoch."""
 
     name: ClassVar[str] = "conditions"
+
+    @classmethod
+    def validation_settings(
+        cls, test: Sequence[Setting], *, mask_seed: int, validation_rate: float
+    ) -> list[Setting]:
+        """The six missing conditions, pooled (MMIN's condition-replicated validation set)."""
+        return [Setting("condition", condition=c, mask_seed=mask_seed) for c in MISSING_CONDITIONS]
 
     def _plan(self, key: Key, index: Tensor, split_size: int) -> Plan:
         return conditions_plan(key, index)
@@ -175,6 +220,13 @@ class StochasticPolicy(TrainingPolicy):
     p_modality: float = S1_P_MODALITY
     max_frame_rate: float = S1_MAX_FRAME_RATE
 
+    @classmethod
+    def validation_settings(
+        cls, test: Sequence[Setting], *, mask_seed: int, validation_rate: float
+    ) -> list[Setting]:
+        """The S1 distribution under fixed masks."""
+        return [Setting("stochastic", mask_seed=mask_seed)]
+
     def __post_init__(self) -> None:
         for field, value in (("p_modality", self.p_modality), ("max_frame_rate", self.max_frame_rate)):
             if not isinstance(value, int | float) or isinstance(value, bool) or not 0.0 <= value <= 1.0:
@@ -192,6 +244,17 @@ _CLASSES: Final[dict[str, type[TrainingPolicy]]] = {
     cls.name: cls for cls in (CompletePolicy, MatchedPolicy, LNLNPolicy, ConditionsPolicy, StochasticPolicy)
 }
 _BOOL_PARAMS: Final[frozenset[str]] = frozenset({"resample", "static"})
+
+
+def policy_class(name: str) -> type[TrainingPolicy]:
+    """The class of the training policy called ``name``: what it knows before it is built.
+
+    Raises:
+        UnknownNameError: an unknown policy name (``paper`` included: resolve it first).
+    """
+    if name not in _CLASSES:
+        raise UnknownNameError("policy", name, POLICIES)
+    return _CLASSES[name]
 
 
 def build_policy(name: str, *, matched: Setting | None = None, **params: Any) -> TrainingPolicy:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -26,8 +27,14 @@ def results_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_bert(fake_data: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny local BERT matching the fake MMSA files' text width (tests/data/make_fake_data.py)."""
+    return fake_data.make_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def fake_data() -> Any:
+    """The fake-data writers of ``tests/data/make_fake_data.py`` as a module."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
@@ -36,4 +43,10 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert spec is not None and spec.loader is not None
     fake = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(fake)
-    return fake.make_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+    return fake
+
+
+@pytest.fixture(scope="session")
+def fake_mosi(fake_data: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny MOSI-format pickle (6 train, 3 valid, 4 test samples)."""
+    return fake_data.make_mmsa(tmp_path_factory.mktemp("fake-mosi") / "mosi.pkl")

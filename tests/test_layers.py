@@ -35,6 +35,7 @@ LAYERS: dict[str, int] = {
     "msabench.models": 4,
     "msabench.config": 5,
     "msabench.config_checks": 5,
+    "msabench.config_schema": 5,
     "msabench.results": 5,
     "msabench.runner": 5,
     "msabench.wandb_logging": 5,  # the runner's W&B logger; typed structurally, it imports nothing above

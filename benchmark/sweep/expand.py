@@ -40,9 +40,16 @@ class Job:
         return f"{self.dataset} {self.method} {self.train_policy}"
 
     @property
+    def per_setting(self) -> bool:
+        """Whether the job's policy trains one model per test setting (the job holds that one setting)."""
+        from msabench.protocols.policies import policy_class
+
+        return policy_class(self.train_policy).per_setting
+
+    @property
     def label(self) -> str:
         """Readable name: dataset, method, policy (with its setting when matched) and seed."""
-        matched = f" {self.settings[0].name}" if self.train_policy == "matched" else ""
+        matched = f" {self.settings[0].name}" if self.per_setting else ""
         return f"{self.dataset} {self.method} {self.train_policy}{matched} s{self.seed}"
 
     def request(self, output: Path, wandb: bool | None = None, sweep_id: str | None = None) -> Any:
@@ -80,14 +87,16 @@ def expand(spec: SweepSpec, extra_blocks: Sequence[str] = (), data_root: str | N
     """The runs of a sweep, ordered seed by seed (a partial sweep holds whole seeds first).
 
     ``paper`` resolves to each method's own policy (from its composed config, so dataset blocks and overrides
-    count); ``matched`` gives one job per setting, any other policy one job with every setting. Jobs with the
-    same (dataset, method, policy, seed) from several grids are merged, so each checkpoint is trained once.
+    count); a policy that trains per setting (``matched``) gives one job per setting, any other policy one job
+    with every setting. Jobs with the same (dataset, method, policy, seed) from several grids are merged, so
+    each checkpoint is trained once.
     Unknown methods, datasets and override keys fail here, before anything runs.
     """
     # Lazy: the data, the methods and the runner load torch and Lightning; parsing a sweep file does not.
     from msabench.datamodules import DATASETS
     from msabench.models import canonical_name, names
     from msabench.models import get as get_method
+    from msabench.protocols.policies import policy_class
     from msabench.runner import dataset_family, resolve_policy_name
 
     for grid in spec.grids:
@@ -112,16 +121,17 @@ def expand(spec: SweepSpec, extra_blocks: Sequence[str] = (), data_root: str | N
                 )
                 for policy in grid.train_policies:
                     resolved = resolve_policy_name(policy, method_cls, cfg)
-                    for seed in grid.seeds or (int(cfg.seed),):
+                    per_setting = policy_class(resolved).per_setting
+                    for seed in grid.seeds or (cfg.seed,):
                         seed_rank.setdefault(seed, len(seed_rank))
-                        groups = [[s] for s in settings] if resolved == "matched" else [settings]
+                        groups = [[s] for s in settings] if per_setting else [settings]
                         for group in groups:
                             key = (
                                 dataset,
                                 method_cls.method_name,
                                 resolved,
                                 seed,
-                                group[0].name if resolved == "matched" else None,
+                                group[0].name if per_setting else None,
                             )
                             entry = merged.setdefault(key, {"settings": {}})
                             entry["settings"].update({s.name: s for s in group})

@@ -123,7 +123,7 @@ def _run_dir_of(job: Job, output: str) -> str | None:
     if runs is None or runs.empty:
         return None
     prefix = f"{job.dataset}__{job.method}__{job.train_policy}"
-    if job.train_policy == "matched":
+    if job.per_setting:
         prefix += f"__{job.settings[0].name.replace(':', '-')}"
     prefix += f"__s{job.seed}__"
     hits = [d for d in runs["run_dir"] if Path(d).name.startswith(prefix)]

@@ -1,0 +1,132 @@
+"""One run end to end: reuse a finished run, or train in a staging directory and publish it."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+import traceback
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from msabench import config as config_lib
+from msabench import results as store
+from msabench.models.base import count_parameters
+from msabench.protocols import Setting
+from msabench.runner.prepare import prepare
+from msabench.runner.request import PreparedRun, RunRequest
+from msabench.runner.rows import result_rows
+from msabench.runner.stages import build_final_module, fit_stages
+from msabench.runner.trainer import build_trainer, quiet_lightning
+
+
+def execute(request: RunRequest) -> pd.DataFrame:
+    """Train (unless a finished run with the same key exists), select on validation, test every setting.
+
+    Returns:
+        The tidy results of the requested settings (one row per setting x metric).
+    """
+    quiet_lightning()
+    store.check_writable_dir(Path(request.output), "--output")
+    return execute_prepared(prepare(request))
+
+
+def execute_prepared(prepared: PreparedRun) -> pd.DataFrame:
+    """:func:`execute` on a run :func:`prepare` has resolved (its data loaded)."""
+    store.check_writable_dir(Path(prepared.request.output), "--output")
+    run_dir = prepared.run_dir
+    status = store.read_status(run_dir)
+    if status["status"] == "finished" and not prepared.request.rerun:
+        return _reuse(prepared)
+    if status["status"] == "finished":  # --rerun: keep the old run, renamed, never overwritten
+        store.archive(run_dir)
+    # Anything else there (a failed run, an interrupted run of the in-place layout) stays until this attempt
+    # publishes: another attempt may still be at work on it, and its files are evidence until then.
+    return _train_and_test(prepared)
+
+
+def _reuse(prepared: PreparedRun) -> pd.DataFrame:
+    """The published run's rows for the requested settings, testing its checkpoint on those it lacks."""
+    run_dir = prepared.run_dir
+    with store.locked(run_dir):  # two attempts adding settings at once must not drop each other's rows
+        status = store.read_status(run_dir)
+        existing = store.read_run(run_dir)
+        missing = [s for s in prepared.request.settings if s.name not in set(existing["setting"])]
+        if missing:
+            frame = _evaluate_checkpoint(prepared, missing, status)
+            existing = pd.concat([existing, frame], ignore_index=True)
+            store.write_results(run_dir, existing)
+    wanted = {s.name for s in prepared.request.settings}
+    frame = existing[existing["setting"].isin(wanted)].reset_index(drop=True)
+    frame.attrs.update(run_dir=str(run_dir), cached=True, wall_time_s=status.get("wall_time_s"))
+    return frame
+
+
+def _train_and_test(prepared: PreparedRun) -> pd.DataFrame:
+    """Train and test in this attempt's staging directory, then publish it (the first to publish wins)."""
+    with store.Attempt(prepared.run_dir) as attempt:
+        staged = dataclasses.replace(prepared, run_dir=attempt.dir)
+        frame = _train_and_test_in(staged, attempt)
+        if not attempt.publish():  # another attempt at this run published first: its results stand
+            return _reuse(prepared)
+    frame.attrs.update(run_dir=str(prepared.run_dir), cached=False)
+    return frame
+
+
+def _train_and_test_in(prepared: PreparedRun, attempt: store.Attempt) -> pd.DataFrame:
+    cfg, run_dir = prepared.cfg, prepared.run_dir
+    config_lib.save(cfg, run_dir / "config.yaml")
+    started = time.time()
+    where = {
+        **attempt.identity(),
+        "node": os.environ.get("MSABENCH_NODE"),  # the engine's node or job id, set by the sweep's executors
+        "visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+    }
+    noted = {"warnings": prepared.data_warnings} if prepared.data_warnings else {}
+    store.write_status(run_dir, "running", started=started, run_key=prepared.run_key, **where, **noted)
+    try:
+        module, fit_info = fit_stages(prepared)
+        module.set_test_settings(prepared.request.settings)
+        trainer = build_trainer(cfg, run_dir, callbacks=[], logger=False, profiler=prepared.request.profiler)
+        trainer.test(module, datamodule=prepared.datamodule, verbose=False)
+        where["device"] = str(trainer.strategy.root_device)
+        wall = time.time() - started
+        info = {**fit_info, "wall_time_s": wall, "params": count_parameters(module.network)}
+        frame = result_rows(prepared, module.test_results, info)
+        store.write_results(run_dir, frame)
+        store.write_status(run_dir, "finished", run_key=prepared.run_key, **info, **where, **noted)
+        if cfg.logging.wandb:  # after the results are safe: W&B never decides a run's status
+            from msabench import wandb_logging
+
+            wandb_logging.log_test_results(prepared, frame)
+        return frame
+    except Exception as err:
+        (run_dir / "error.log").write_text(traceback.format_exc())
+        info = {"wall_time_s": time.time() - started}
+        frame = result_rows(prepared, {}, info, error=f"{type(err).__name__}: {err}")
+        store.write_results(run_dir, frame)
+        store.write_status(
+            run_dir, "failed", run_key=prepared.run_key, error=str(err), **info, **where, **noted
+        )
+        attempt.publish()  # a failed run is recorded unless a finished one is there (then that one stands)
+        raise
+
+
+def _evaluate_checkpoint(
+    prepared: PreparedRun, settings: Sequence[Setting], status: Mapping[str, Any]
+) -> pd.DataFrame:
+    """Test a finished run's ``model.ckpt`` on settings it has no rows for."""
+    cfg, dm = prepared.cfg, prepared.datamodule
+    module = build_final_module(prepared)
+    state = torch.load(prepared.run_dir / "model.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+    module.load_state_dict(state)
+    dm.test = list(settings)
+    module.set_test_settings(settings)
+    trainer = build_trainer(cfg, prepared.run_dir, callbacks=[], logger=False)
+    trainer.test(module, datamodule=dm, verbose=False)
+    info = {k: status.get(k) for k in ("epochs", "ckpt_epoch", "selection", "wall_time_s", "params")}
+    return result_rows(prepared, module.test_results, info, settings=settings)

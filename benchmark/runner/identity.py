@@ -1,0 +1,87 @@
+"""Run identity and provenance: what makes two runs the same run, and what produced a result.
+
+The run key hashes everything that determines what is trained and measured (method, dataset and its
+content, the text view, the training policy with its matched setting, the seed, the resolved config's hash);
+the run's directory is named by it, so the same request finds its finished run again.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from msabench import config as config_lib
+from msabench.protocols import Setting
+
+
+def run_identity(
+    *,
+    method: str,
+    dataset: str,
+    datamodule: Any,
+    policy_name: str,
+    matched: Setting | None,
+    cfg: DictConfig,
+) -> dict[str, Any]:
+    """The fields the run key hashes.
+
+    Args:
+        method: the method's registered name.
+        dataset: the canonical dataset name.
+        datamodule: the set-up datamodule (its content hash, data variant, text view and text encoder).
+        policy_name: the resolved training policy.
+        matched: the test setting of a policy that trains one model per setting; None otherwise.
+        cfg: the resolved config.
+    """
+    return {
+        "method": method,
+        "dataset": dataset,
+        "data_sha256": datamodule.sha256,
+        "data_variant": datamodule.data_variant,
+        "text_view": datamodule.text_view,
+        "text_encoder": datamodule.text_encoder_fingerprint,
+        "train_policy": policy_name,
+        "matched": matched.name if matched is not None else None,
+        "seed": cfg.seed,
+        "config_hash": config_lib.config_hash(cfg),
+    }
+
+
+def run_key(identity: dict[str, Any]) -> str:
+    """16 hex digits of the SHA-256 of the identity's canonical JSON."""
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def run_name(
+    dataset: str, method: str, policy_name: str, matched: Setting | None, seed: int, key: str
+) -> str:
+    """The run directory's name: readable fields first, the key last (``:`` in a setting becomes ``-``)."""
+    setting = f"__{matched.name.replace(':', '-')}" if matched is not None else ""
+    return f"{dataset}__{method}__{policy_name}{setting}__s{seed}__{key}"
+
+
+def version() -> str:
+    """The installed msabench version, or ``unknown``."""
+    try:
+        return metadata.version("msabench")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@functools.cache
+def git_commit() -> str:
+    """The commit of the source tree the package runs from, or ``unknown`` (read once per process)."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        )
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"

@@ -1,0 +1,155 @@
+"""What a user asks of one run, and the config it composes to.
+
+A run is (dataset, method, training policy, seed, config) -> one checkpoint, selected on validation only and
+evaluated on every requested test setting without retraining.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from msabench import config as config_lib
+from msabench.core.vocabulary import POLICIES, POLICY_CHOICES, RATE_PROTOCOLS
+from msabench.errors import ConfigError, UnknownNameError
+from msabench.models import get as get_method
+from msabench.models.base import MSAMethod
+from msabench.protocols import Setting
+from msabench.protocols.policies import policy_class
+
+
+@dataclass
+class RunRequest:
+    """Everything a user asks of one run.
+
+    Attributes:
+        method: method name (any case, ``-`` or ``_``).
+        settings: the test settings to evaluate the selected checkpoint on.
+        dataset: dataset name; ``synthetic`` by default.
+        train_policy: a policy name or ``paper`` (the method's own).
+        seed: training seed; None takes the config's.
+        data_path: an MMSA pickle (or IEMOCAP feature root) to read.
+        data_root: a directory holding the datasets in MMSA's layout.
+        bert_path: the local BERT the stored text was made with.
+        text_view: ``auto``, ``reencoded`` or ``stored``; None takes the config's.
+        overrides: ``key=value`` config overrides.
+        output: the results root; each run gets a directory under it.
+        extra_blocks: further method-config blocks to merge (``smoke`` in tests).
+        rerun: train again even when a finished run with the same key exists (the old one is kept, renamed).
+        profiler: a Lightning profiler given to every trainer of the run (``msabench.bench_profile``); it
+            does not change what is trained and is not part of the run key.
+    """
+
+    method: str
+    settings: Sequence[Setting]
+    dataset: str = "synthetic"
+    train_policy: str = "paper"
+    seed: int | None = None
+    data_path: str | None = None
+    data_root: str | None = None
+    bert_path: str | None = None
+    text_view: str | None = None
+    overrides: Sequence[str] = ()
+    output: Path = Path("results/runs")
+    extra_blocks: Sequence[str] = ()
+    rerun: bool = False
+    wandb: bool | None = None
+    sweep_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    profiler: Any = None
+
+
+@dataclass
+class PreparedRun:
+    """A request resolved against the method, the data and the config: what determines the run."""
+
+    request: RunRequest
+    method_cls: type[MSAMethod]
+    cfg: DictConfig
+    datamodule: Any
+    policy_name: str
+    run_key: str
+    run_dir: Path
+    data_warnings: list[str] = field(default_factory=list)
+
+    @property
+    def per_setting(self) -> bool:
+        """Whether the run's policy trains one model per test setting (the run names its setting)."""
+        return policy_class(self.policy_name).per_setting
+
+
+def dataset_family(dataset: str) -> str:
+    """Metric family of a dataset name: ``mosi`` (MOSI, MOSEI), ``sims`` or ``iemocap``."""
+    if "iemocap" in dataset:
+        return "iemocap"
+    if "sims" in dataset:
+        return "sims"
+    return "mosi"
+
+
+def resolve_policy_name(name: str, method_cls: type[MSAMethod], cfg: DictConfig) -> str:
+    """``paper`` -> the method's own policy; any other name is checked."""
+    name = name.strip().lower()
+    if name == "paper":
+        name = cfg.method.paper_policy
+    if name not in POLICIES:
+        raise UnknownNameError("training policy", name, POLICY_CHOICES)
+    return name
+
+
+def validation_settings(policy: str, test: Sequence[Setting], cfg: DictConfig) -> list[Setting]:
+    """The fixed-mask validation settings of the training policy ``policy`` (each policy knows its own).
+
+    See :meth:`msabench.protocols.TrainingPolicy.validation_settings`; the mask seed and the rate of
+    rate-validated policies come from ``evaluation``.
+    """
+    return policy_class(policy).validation_settings(
+        test, mask_seed=cfg.evaluation.mask_seed, validation_rate=cfg.evaluation.validation_rate
+    )
+
+
+def compose(request: RunRequest) -> tuple[type[MSAMethod], str, DictConfig]:
+    """The method class, the canonical dataset name and the resolved config of ``request``."""
+    method_cls = get_method(request.method)
+    dataset = request.dataset.strip().lower()
+    family = dataset_family(dataset)
+    flags: dict[str, Any] = {
+        "seed": request.seed,
+        "data.path": request.data_path,
+        "data.root": request.data_root,
+        "data.bert_path": request.bert_path,
+        "data.text_view": request.text_view,
+    }
+    if request.wandb is not None:
+        flags["logging.wandb"] = request.wandb
+    cfg = config_lib.compose(
+        method_cls.method_name,
+        dataset,
+        family,
+        flags,
+        request.overrides,
+        request.extra_blocks,
+        model_schema=method_cls.config_schema,
+    )
+    return method_cls, dataset, cfg
+
+
+def make_setting(protocol: str, rate: float | None = None, condition: str | None = None) -> Setting:
+    """The setting a user asks for with ``--protocol``, ``--rate`` and ``--condition``."""
+    protocol = protocol.strip().lower()
+    if protocol not in RATE_PROTOCOLS:
+        raise UnknownNameError("protocol", protocol, RATE_PROTOCOLS)
+    if condition is not None:
+        if protocol != "inter":
+            raise ConfigError("--condition goes with --protocol inter (whole modalities missing)")
+        if rate is not None:
+            raise ConfigError("give either --rate or --condition with --protocol inter, not both")
+        return Setting("condition", condition=condition)
+    if rate is None:
+        hint = "--rate R" if protocol == "intra" else "--rate R or --condition ta"
+        raise ConfigError(f"--protocol {protocol} needs {hint}")
+    return Setting(protocol, rate=float(rate))  # type: ignore[arg-type]

@@ -1,0 +1,130 @@
+"""A method's training stages, each an ordinary ``Trainer.fit``, and the module they end with."""
+
+from __future__ import annotations
+
+import shutil
+from typing import TYPE_CHECKING, Any
+
+import lightning as L
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from msabench.config_schema import merge_typed
+from msabench.models.base import MSAMethod
+from msabench.protocols import Setting, build_policy
+from msabench.runner.request import validation_settings
+from msabench.runner.trainer import build_trainer
+
+if TYPE_CHECKING:
+    from msabench.runner.request import PreparedRun
+
+
+def stage_config(cfg: DictConfig, stage: str) -> DictConfig:
+    """The run's config with the block ``stages.<stage>`` merged over it (typed as the run's), read-only."""
+    block = cfg.stages.get(stage) if cfg.stages else None
+    if not block:
+        return cfg
+    merged = merge_typed(cfg, block, f"the stages.{stage} block")
+    OmegaConf.set_readonly(merged, True)
+    return merged
+
+
+def policy_params(cfg: DictConfig) -> dict[str, Any]:
+    """The training policy's parameters (the ``policy`` block)."""
+    params = OmegaConf.to_container(cfg.policy, resolve=True)
+    assert isinstance(params, dict)
+    return params
+
+
+def fit_stages(prepared: PreparedRun) -> tuple[MSAMethod, dict[str, Any]]:
+    """Train every stage in order, each from the previous one; writes ``model.ckpt``.
+
+    Each stage trains under its own policy (or the run's), selects its checkpoint on validation and
+    continues from the selected weights.
+
+    Returns:
+        The final stage's module with its selected weights, and the final stage's ``epochs``,
+        ``ckpt_epoch`` and ``selection``.
+    """
+    cfg, run_dir, dm = prepared.cfg, prepared.run_dir, prepared.datamodule
+    stages = prepared.method_cls.stages(cfg)
+    previous: MSAMethod | None = None
+    info: dict[str, Any] = {}
+    for index, stage in enumerate(stages):
+        stage_cfg = stage_config(cfg, stage.name)
+        policy_name = stage.policy or prepared.policy_name
+        # Only a policy that trains per setting reads the setting; the others ignore it.
+        dm.train_policy = build_policy(
+            policy_name, matched=prepared.request.settings[0], **policy_params(stage_cfg)
+        )
+        dm.validation = (
+            [Setting("complete", mask_seed=cfg.evaluation.mask_seed)]
+            if stage.validation == "complete"
+            else validation_settings(policy_name, prepared.request.settings, stage_cfg)
+        )
+        dm.validation_complete_view = stage.module.validation_uses_complete_view
+        L.seed_everything(cfg.seed + index, workers=True, verbose=False)
+        module = stage.module(stage_cfg, dm.dims, previous=previous)
+        monitor = f"val/{stage_cfg.selection.metric}"
+        checkpoint = L.pytorch.callbacks.ModelCheckpoint(
+            dirpath=run_dir / "checkpoints",
+            filename=stage.name,
+            monitor=monitor,
+            mode=stage_cfg.selection.mode,
+            save_top_k=1,
+            save_weights_only=True,
+            enable_version_counter=False,
+        )
+        callbacks: list[Any] = [checkpoint]
+        if stage_cfg.trainer.patience is not None:
+            callbacks.append(
+                L.pytorch.callbacks.EarlyStopping(
+                    monitor=monitor,
+                    mode=stage_cfg.selection.mode,
+                    patience=stage_cfg.trainer.patience,
+                    min_delta=1e-6,
+                    check_finite=False,
+                )
+            )
+        loggers: list[Any] = []
+        if cfg.logging.csv and not stage_cfg.trainer.fast_dev_run:
+            loggers.append(L.pytorch.loggers.CSVLogger(run_dir, name="logs", version=stage.name))
+        if cfg.logging.wandb:
+            from msabench import wandb_logging
+
+            wandb_logger = wandb_logging.stage_logger(prepared, stage.name, len(stages))
+            if wandb_logger is not None:
+                loggers.append(wandb_logger)
+        trainer = build_trainer(
+            stage_cfg, run_dir, callbacks, logger=loggers or False, profiler=prepared.request.profiler
+        )
+        trainer.fit(module, datamodule=dm)
+        if checkpoint.best_model_path:
+            # One read gives both the selected weights and the epoch they are from.
+            state = torch.load(checkpoint.best_model_path, map_location=module.device, weights_only=True)
+            module.load_state_dict(state["state_dict"])
+            ckpt_epoch = int(state.get("epoch", -1)) + 1  # Lightning stores the 0-based index
+        else:  # fast_dev_run and friends save nothing: keep the last weights
+            ckpt_epoch = trainer.current_epoch
+        info = {
+            "epochs": trainer.current_epoch,
+            "ckpt_epoch": ckpt_epoch,
+            "selection": f"val:{stage_cfg.selection.metric}:{stage_cfg.selection.mode}",
+        }
+        previous = module
+    assert previous is not None
+    if (run_dir / "checkpoints" / f"{stages[-1].name}.ckpt").exists():
+        shutil.copyfile(run_dir / "checkpoints" / f"{stages[-1].name}.ckpt", run_dir / "model.ckpt")
+    else:
+        torch.save({"state_dict": previous.state_dict()}, run_dir / "model.ckpt")
+    return previous, info
+
+
+def build_final_module(prepared: PreparedRun) -> MSAMethod:
+    """The module of the run's final stage, every earlier stage built untrained (weights: model.ckpt)."""
+    cfg, dims = prepared.cfg, prepared.datamodule.dims
+    previous: MSAMethod | None = None
+    for stage in prepared.method_cls.stages(cfg):
+        previous = stage.module(stage_config(cfg, stage.name), dims, previous=previous)
+    assert previous is not None
+    return previous

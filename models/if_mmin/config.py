@@ -1,0 +1,27 @@
+"""The types of IF-MMIN's ``model`` block; the values, with their sources, are in ``config.yaml``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from omegaconf import MISSING
+
+from msabench.models.base import TextEncoderConfig
+
+
+@dataclass
+class ModelConfig(TextEncoderConfig):
+    """IF-MMIN's network hyperparameters (see ``config.yaml`` and the method's README)."""
+
+    embedding_dim: int = MISSING
+    cnn_channels: int = MISSING
+    cnn_kernels: list[int] = MISSING
+    cnn_dropout: float = MISSING
+    pool: str = MISSING
+    classifier_layers: list[int] = MISSING
+    pretrain_dropout: float = MISSING
+    dropout: float = MISSING
+    ae_layers: list[int] = MISSING
+    n_blocks: int = MISSING
+    ifim_variant: str = MISSING
+    reverse_input: str = MISSING

@@ -1,0 +1,24 @@
+"""The types of LF-DNN's ``model`` block; the values, with their sources, are in ``config.yaml``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from omegaconf import MISSING
+
+from msabench.models.base import TextEncoderConfig
+
+
+@dataclass
+class ModelConfig(TextEncoderConfig):
+    """LF-DNN's network hyperparameters (see ``config.yaml`` and the method's README)."""
+
+    hidden_text: int = MISSING
+    hidden_audio: int = MISSING
+    hidden_vision: int = MISSING
+    text_out: int = MISSING
+    post_fusion_dim: int = MISSING
+    dropout_audio: float = MISSING
+    dropout_vision: float = MISSING
+    dropout_post: float = MISSING
+    av_pool: str = MISSING

@@ -1,0 +1,132 @@
+"""The runner's parts: run identity and key, the Trainer from config, result rows, reuse of a finished run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from msabench import results as store
+from msabench.protocols import Setting
+from msabench.runner import RunRequest, execute, make_setting, prepare
+from msabench.runner.identity import run_key, run_name
+from msabench.runner.request import compose
+from msabench.runner.trainer import build_trainer
+
+FAST = ["data.options.n_scale=0.05", "trainer.max_epochs=2", "trainer.patience=null", "data.batch_size=16"]
+INTRA = make_setting("intra", 0.3)
+INTER = make_setting("inter", condition="ta")
+
+
+def _request(tmp_path: Path, *overrides: str, **fields: Any) -> RunRequest:
+    settings = fields.pop("settings", [INTRA])
+    return RunRequest(
+        method="lf_dnn",
+        settings=settings,
+        output=tmp_path / "runs",
+        extra_blocks=("smoke",),
+        overrides=[*FAST, *overrides],
+        **fields,
+    )
+
+
+def test_run_key_and_name_are_stable() -> None:
+    identity = {
+        "method": "lf_dnn",
+        "dataset": "synthetic",
+        "data_sha256": "0" * 64,
+        "text_view": "reencoded",
+        "text_encoder": "f" * 16,
+        "train_policy": "matched",
+        "matched": "intra@0.3",
+        "seed": 1111,
+        "config_hash": "a" * 64,
+    }
+    # A change here renames every stored run: a finished run would no longer be found and reused.
+    assert run_key(identity) == "2aee478c170333fb"
+    assert run_key(dict(reversed(identity.items()))) == run_key(identity)
+    setting = Setting("condition", condition="ta")
+    assert run_name("mosi", "mmin", "matched", setting, 3, "k") == "mosi__mmin__matched__condition-ta__s3__k"
+    assert run_name("mosi", "mmin", "conditions", None, 3, "k") == "mosi__mmin__conditions__s3__k"
+
+
+def test_the_key_holds_what_determines_the_run_and_nothing_else(tmp_path: Path) -> None:
+    base = prepare(_request(tmp_path, train_policy="complete"))
+    again = prepare(_request(tmp_path, train_policy="complete"))
+    assert again.run_key == base.run_key and again.run_dir == base.run_dir
+    elsewhere = prepare(
+        _request(tmp_path / "other", "data.num_workers=1", "logging.csv=false", train_policy="complete")
+    )
+    assert elsewhere.run_key == base.run_key  # where and how results are written is not the run
+    for changed in (
+        _request(tmp_path, train_policy="complete", seed=2),
+        _request(tmp_path, "trainer.max_epochs=3", train_policy="complete"),
+        _request(tmp_path, train_policy="lnln"),
+        _request(tmp_path, train_policy="complete", dataset="synthetic-sims"),
+    ):
+        assert prepare(changed).run_key != base.run_key
+    # A policy that trains per setting keys and names its setting; any other policy is one run for all.
+    matched = prepare(_request(tmp_path, train_policy="matched"))
+    assert matched.per_setting and matched.run_dir.name.startswith(
+        "synthetic__lf_dnn__matched__intra@0.3__s1111__"
+    )
+    other_rate = prepare(_request(tmp_path, train_policy="matched", settings=[make_setting("intra", 0.5)]))
+    assert other_rate.run_key != matched.run_key
+    two = prepare(_request(tmp_path, train_policy="complete", settings=[INTRA, INTER]))
+    assert (
+        not two.per_setting
+        and two.run_key == base.run_key
+        and two.run_dir.name.startswith("synthetic__lf_dnn__complete__s1111__")
+    )
+
+
+def test_the_trainer_takes_the_trainer_block_as_it_is(tmp_path: Path) -> None:
+    _, _, cfg = compose(
+        _request(
+            tmp_path,
+            "trainer.max_epochs=3",
+            "trainer.limit_train_batches=2",
+            "trainer.limit_val_batches=0.5",
+            "trainer.accumulate_grad_batches=2",
+            "trainer.enable_progress_bar=false",
+            "trainer.accelerator=cpu",
+        )
+    )
+    trainer = build_trainer(cfg, tmp_path, callbacks=[], logger=False)
+    assert (trainer.max_epochs, trainer.accumulate_grad_batches) == (3, 2)
+    assert trainer.limit_train_batches == 2 and isinstance(trainer.limit_train_batches, int)  # a count
+    assert trainer.limit_val_batches == 0.5  # a fraction
+    assert trainer.num_sanity_val_steps == 0 and trainer.progress_bar_callback is None
+
+
+def test_rows_reuse_and_a_setting_added_to_a_finished_run(tmp_path: Path) -> None:
+    request = _request(tmp_path, train_policy="complete")
+    first = execute(request)
+    assert list(first.columns) == list(store.RESULT_COLUMNS)
+    assert first.attrs["cached"] is False and set(first["status"]) == {"finished"}
+    assert set(first["setting"]) == {"intra@0.3"} and first["metric"].is_unique
+    row = first.iloc[0]
+    assert (row["method"], row["train_policy"], row["protocol"], row["rate"]) == (
+        "lf_dnn",
+        "complete",
+        "intra",
+        0.3,
+    )
+    assert row["msabench_version"] and row["git_commit"] and row["params"] > 0 and row["ckpt_epoch"] >= 1
+    run_dir = Path(first.attrs["run_dir"])
+    before = (run_dir / "model.ckpt").read_bytes()
+    stored = store.read_run(run_dir)
+    assert stored["value"].tolist() == first["value"].tolist()  # stored at full precision
+
+    again = execute(_request(tmp_path, train_policy="complete"))
+    assert again.attrs["cached"] is True
+    pd.testing.assert_frame_equal(again, stored)
+
+    both = execute(_request(tmp_path, train_policy="complete", settings=[INTRA, INTER]))
+    assert both.attrs["cached"] is True and set(both["setting"]) == {"intra@0.3", "condition:ta"}
+    kept = both[both["setting"] == "intra@0.3"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept, stored, check_dtype=False)  # the stored rows stay as they were
+    assert (run_dir / "model.ckpt").read_bytes() == before  # tested on the checkpoint, not retrained
+    assert set(store.read_run(run_dir)["setting"]) == {"intra@0.3", "condition:ta"}
+    assert [p.name for p in (tmp_path / "runs").iterdir() if p.is_dir()] == [run_dir.name]
