@@ -68,7 +68,7 @@ class IFMMINPretrain(MSAMethod):
         return {"loss": task + weight * cmd, "task": task, "cmd": cmd}
 
     def cmd_ramp(self) -> float:
-        """The CMD weight's factor this epoch: epoch / ``loss.cmd_warmup_epochs``, at most 1 (1 without warm-up).
+        """The CMD weight's factor this epoch: epoch / ``loss.cmd_warmup_epochs`` up to 1 (always 1 without).
 
         CMD has no range normalisation, so on fresh encoders its higher moments are in the hundreds and the
         first epochs of a short stage 1 go to shrinking them before the task is learnt (README, *Numbers*).
