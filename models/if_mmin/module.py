@@ -71,7 +71,7 @@ class IFMMINPretrain(MSAMethod):
         """The CMD weight's factor this epoch: epoch / ``loss.cmd_warmup_epochs`` up to 1 (always 1 without).
 
         CMD has no range normalisation, so on fresh encoders its higher moments are in the hundreds and the
-        first epochs of a short stage 1 go to shrinking them before the task is learnt (README, *Numbers*).
+        first epochs of a short stage 1 shrink them before the task is learnt (README, *CMD warm-up*).
         """
         warmup = int(self.cfg.loss.cmd_warmup_epochs)
         return 1.0 if warmup <= 0 else min(1.0, self.current_epoch / warmup)

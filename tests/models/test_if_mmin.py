@@ -111,7 +111,7 @@ def test_stages_and_their_optimisation() -> None:
 
 
 def test_pretraining_loss_is_task_plus_cmd() -> None:
-    pretrain, _ = build_stages("if_mmin", "regression", "loss.cmd_warmup_epochs=0")
+    pretrain, _ = build_stages("if_mmin")
     pretrain.eval()
     batch = tiny_batch(torch.ones(6, 3, dtype=torch.bool))
     parts = pretrain.training_loss(batch)
@@ -125,10 +125,10 @@ def test_pretraining_loss_is_task_plus_cmd() -> None:
 
 
 @pytest.mark.parametrize(("epoch", "factor"), [(0, 0.0), (1, 0.5), (2, 1.0), (3, 1.0)])
-def test_synthetic_stage_one_ramps_the_cmd_weight_in(
+def test_stage_one_ramps_the_cmd_weight_in(
     epoch: int, factor: float, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pretrain, _ = build_stages("if_mmin")
+    pretrain, _ = build_stages("if_mmin", "regression", "loss.cmd_warmup_epochs=2")
     pretrain.eval()
     monkeypatch.setattr(type(pretrain), "current_epoch", property(lambda self: epoch))
     parts = pretrain.training_loss(tiny_batch(torch.ones(6, 3, dtype=torch.bool)))
@@ -136,10 +136,9 @@ def test_synthetic_stage_one_ramps_the_cmd_weight_in(
     assert torch.allclose(parts["loss"], parts["task"] + factor * parts["cmd"])
 
 
-def test_the_paper_setting_has_no_cmd_warm_up() -> None:
-    for dataset in ("iemocap", "mosi", "sims"):
+def test_the_default_is_the_authors_cmd_without_warm_up() -> None:
+    for dataset in ("iemocap", "mosi", "sims", "synthetic"):
         assert stage_cfg("if_mmin", "pretrain", dataset=dataset).loss.cmd_warmup_epochs == 0
-    assert stage_cfg("if_mmin", "pretrain").loss.cmd_warmup_epochs == 2  # synthetic: its 4-epoch stage 1
 
 
 def test_student_starts_from_stage_one_and_the_teacher_is_frozen() -> None:
