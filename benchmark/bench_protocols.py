@@ -81,7 +81,12 @@ def lf_dnn_step(batch: Batch, device: torch.device) -> Callable[[int], object]:
     def step(_: int) -> None:
         optimizer.zero_grad(set_to_none=True)
         pred = network(
-            batch["text"], batch["audio"], batch["audio_valid"], batch["vision"], batch["vision_valid"]
+            batch["text"],
+            batch["audio"],
+            batch["audio_valid"],
+            batch["vision"],
+            batch["vision_valid"],
+            batch["text_valid"],
         ).squeeze(-1)
         torch.nn.functional.l1_loss(pred, batch["label"]).backward()
         optimizer.step()

@@ -16,6 +16,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from msabench.core.batch import MODALITIES, Batch, complete_view, has_complete_view
+from msabench.errors import ConfigError
 from msabench.models import register
 from msabench.models.base import MSAMethod
 from msabench.models.components.losses import (
@@ -55,6 +56,23 @@ def router_balance_loss(router: Tensor) -> Tensor:
     return importance.var(unbiased=False) / importance.mean().pow(2).clamp_min(1e-12)
 
 
+def target_scale(target: Tensor, valid: Tensor) -> Tensor:
+    """A modality's scale in a batch: the root of its mean per-feature variance over the valid steps.
+
+    Computed on the device (no host sync) and detached, so it rescales the loss without being a target.
+
+    Args:
+        target: (B, T, D) complete-view features.
+        valid: (B, T) bool, the steps that exist.
+    """
+    weight = valid.unsqueeze(-1).to(target.dtype)
+    count = weight.sum(dim=(0, 1)).clamp_min(1.0)
+    mean = (target * weight).sum(dim=(0, 1)) / count
+    spread = (((target - mean).pow(2) * weight).sum(dim=(0, 1)) / count).mean()
+    # A modality with no spread in the batch (one constant value) is left in its own units.
+    return torch.where(spread > 0, spread.sqrt(), torch.ones_like(spread)).detach()
+
+
 def network_inputs(batch: Batch) -> tuple[Tensor | None, ...]:
     """The network's arguments from a batch: features and valid masks per modality, then the optional ids."""
     return (
@@ -75,6 +93,10 @@ class DERLMethod(MSAMethod):
     paper_policy = "lnln"
 
     def build_network(self, model_cfg: DictConfig, dims: Any) -> DERL:
+        if self.cfg.loss.rec_low_scale not in ("target_std", "raw"):
+            raise ConfigError(
+                f"unknown loss.rec_low_scale '{self.cfg.loss.rec_low_scale}': use target_std or raw"
+            )
         return DERL(
             text_encoder=TextEncoder(
                 model_cfg.text_encoder, dims.text_dim, model_cfg.bert_path, model_cfg.bert_finetune
@@ -145,8 +167,21 @@ class DERLMethod(MSAMethod):
             if target is not None:  # the complete view's text features (a no-grad BERT pass with `bert`)
                 raw[0] = target.text_features
             rebuilt = self.network.reconstruct_low(out.encoded, dropped)  # type: ignore[arg-type]
-            triples = zip(rebuilt, raw, dropped, strict=True)
-            per_modality = [masked_reconstruction_loss(p, t, d) for p, t, d in triples]
+            scales: list[Tensor | None] = [None, None, None]
+            if weights.rec_low_scale == "target_std":
+                # Raw scales differ by orders of magnitude (MOSI's COVAREP audio against BERT states):
+                # each modality is measured in units of its own spread, so none dominates the mean.
+                valid = [complete[f"{m}_valid"] for m in MODALITIES]  # type: ignore[literal-required]
+                scales = [target_scale(t, v) for t, v in zip(raw, valid, strict=True)]
+            per_modality = []
+            for m, p, t, d, scale in zip(MODALITIES, rebuilt, raw, dropped, scales, strict=True):
+                term = (
+                    masked_reconstruction_loss(p, t, d)
+                    if scale is None
+                    else masked_reconstruction_loss(p / scale, t / scale, d)
+                )
+                losses[f"rec_low_{m}"] = term.detach()
+                per_modality.append(term)
             losses["rec_low"] = torch.stack(per_modality).mean()
         if float(weights.lambda_rec_high) > 0 and target is not None:
             rebuilt_tokens = self.network.reconstruct_high(out.private, out.shared)

@@ -60,11 +60,21 @@ class IFMMINPretrain(MSAMethod):
         return self._head(self.network(missing_inputs(batch)).prediction)
 
     def training_loss(self, batch: Batch) -> dict[str, Tensor]:
-        """Task loss + CMD (K moments) averaged over the three modality pairs."""
+        """Task loss + CMD (K moments) averaged over the three modality pairs, its weight ramped in."""
         out = self.network(missing_inputs(batch))
         task = self.task_loss(self._head(out.prediction), batch["label"])
         cmd = invariant_cmd(out.invariant, int(self.cfg.loss.cmd_moments))
-        return {"loss": task + float(self.cfg.loss.cmd_weight) * cmd, "task": task, "cmd": cmd}
+        weight = float(self.cfg.loss.cmd_weight) * self.cmd_ramp()
+        return {"loss": task + weight * cmd, "task": task, "cmd": cmd}
+
+    def cmd_ramp(self) -> float:
+        """The CMD weight's factor this epoch: epoch / ``loss.cmd_warmup_epochs`` up to 1 (always 1 without).
+
+        CMD has no range normalisation, so on fresh encoders its higher moments are in the hundreds and the
+        first epochs of a short stage 1 shrink them before the task is learnt (README, *CMD warm-up*).
+        """
+        warmup = int(self.cfg.loss.cmd_warmup_epochs)
+        return 1.0 if warmup <= 0 else min(1.0, self.current_epoch / warmup)
 
     def _head(self, prediction: Tensor) -> Tensor:
         return prediction if self.is_classification else prediction.squeeze(-1)

@@ -22,3 +22,4 @@ class ModelConfig(TextEncoderConfig):
     dropout_vision: float = MISSING
     dropout_post: float = MISSING
     av_pool: str = MISSING
+    text_readout: str = MISSING

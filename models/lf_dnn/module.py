@@ -38,6 +38,7 @@ class LFDNNMethod(MSAMethod):
             dropout_vision=model_cfg.dropout_vision,
             dropout_post=model_cfg.dropout_post,
             av_pool=model_cfg.av_pool,
+            text_readout=model_cfg.text_readout,
         )
 
     def forward(self, batch: Batch) -> Tensor:
@@ -47,6 +48,7 @@ class LFDNNMethod(MSAMethod):
             batch["audio_valid"],
             batch["vision"],
             batch["vision_valid"],
+            batch["text_valid"],
             batch.get("text_ids"),
         )
         return out if self.is_classification else out.squeeze(-1)

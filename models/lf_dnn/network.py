@@ -42,21 +42,39 @@ class FrameMeanSubnet(nn.Module):
         return self.layers(x)
 
 
-class TextLSTMSubnet(nn.Module):
-    """Text subnet: a one-layer LSTM over the whole padded sequence, its final hidden state, then a Linear.
+TextReadout = Literal["last_valid", "final_step"]
 
-    MMSA forces the text dropout to 0 for a one-layer LSTM, so no dropout is applied here; and the final state
-    is taken after the trailing padding (no packing), as in MMSA.
+
+def last_valid_index(valid: Tensor) -> Tensor:
+    """Index of each sample's last valid position (B,); 0 where a sample has none (absent text)."""
+    positions = torch.arange(valid.shape[1], device=valid.device).expand_as(valid)
+    return torch.where(valid, positions, torch.zeros_like(positions)).amax(dim=1)
+
+
+class TextLSTMSubnet(nn.Module):
+    """Text subnet: a one-layer LSTM over the padded sequence, one of its states, then a Linear.
+
+    MMSA forces the text dropout to 0 for a one-layer LSTM, so no dropout is applied here. ``final_step`` is
+    MMSA's readout, the state after the trailing padding (no packing). ``last_valid`` reads the state at each
+    sample's last valid token: a unidirectional LSTM's state there has seen every token and no padding,
+    whereas after 35-40 zero-padded steps (MOSI) the final state has mostly forgotten the sentence.
     """
 
-    def __init__(self, in_dim: int, hidden: int, out_dim: int) -> None:
+    def __init__(self, in_dim: int, hidden: int, out_dim: int, readout: TextReadout = "last_valid") -> None:
         super().__init__()
+        if readout not in ("last_valid", "final_step"):
+            raise ConfigError(f"unknown model.text_readout '{readout}': use last_valid or final_step")
+        self.readout = readout
         self.lstm = nn.LSTM(in_dim, hidden, num_layers=1, batch_first=True)
         self.linear = nn.Linear(hidden, out_dim)
 
-    def forward(self, x: Tensor) -> Tensor:
-        _, (h_n, _) = self.lstm(x)
-        return self.linear(h_n[-1])
+    def forward(self, x: Tensor, valid: Tensor) -> Tensor:
+        """Encode (B, L, D) token features; ``valid`` (B, L) marks the positions that exist."""
+        outputs, (h_n, _) = self.lstm(x)
+        if self.readout == "final_step":
+            return self.linear(h_n[-1])
+        index = last_valid_index(valid).view(-1, 1, 1).expand(-1, 1, outputs.shape[-1])
+        return self.linear(outputs.gather(1, index).squeeze(1))
 
 
 class LFDNN(nn.Module):
@@ -76,6 +94,8 @@ class LFDNN(nn.Module):
         dropout_vision: dropout of the vision subnet.
         dropout_post: dropout before the fusion MLP.
         av_pool: ``padded_mean`` (MMSA-exact) or ``valid_mean``.
+        text_readout: ``last_valid`` (the LSTM state at the last valid token) or ``final_step`` (MMSA: the
+            state after the trailing padding).
     """
 
     def __init__(
@@ -93,6 +113,7 @@ class LFDNN(nn.Module):
         dropout_vision: float = 0.2,
         dropout_post: float = 0.2,
         av_pool: Literal["padded_mean", "valid_mean"] = "padded_mean",
+        text_readout: TextReadout = "last_valid",
     ) -> None:
         super().__init__()
         if av_pool not in ("padded_mean", "valid_mean"):
@@ -101,7 +122,7 @@ class LFDNN(nn.Module):
         self.text_encoder = text_encoder
         self.audio_subnet = FrameMeanSubnet(audio_dim, hidden_audio, dropout_audio)
         self.vision_subnet = FrameMeanSubnet(vision_dim, hidden_vision, dropout_vision)
-        self.text_subnet = TextLSTMSubnet(text_encoder.output_dim, hidden_text, text_out)
+        self.text_subnet = TextLSTMSubnet(text_encoder.output_dim, hidden_text, text_out, text_readout)
         self.fusion = nn.Sequential(
             nn.Dropout(dropout_post),
             nn.Linear(hidden_audio + hidden_vision + text_out, post_fusion_dim),
@@ -118,10 +139,11 @@ class LFDNN(nn.Module):
         audio_valid: Tensor,
         vision: Tensor,
         vision_valid: Tensor,
+        text_valid: Tensor,
         text_ids: Tensor | None = None,
     ) -> Tensor:
         """Predict from (possibly incomplete) inputs; returns (B, output_dim)."""
         audio_h = self.audio_subnet(pooled_mean(audio, audio_valid, self.av_pool))
         vision_h = self.vision_subnet(pooled_mean(vision, vision_valid, self.av_pool))
-        text_h = self.text_subnet(self.text_encoder(text, text_ids))
+        text_h = self.text_subnet(self.text_encoder(text, text_ids), text_valid)
         return self.fusion(torch.cat([audio_h, vision_h, text_h], dim=-1))

@@ -15,8 +15,9 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
+from msabench.core.batch import Batch
+from msabench.core.vocabulary import MODALITIES
 from msabench.datamodules import DataDims
-from msabench.datamodules.batch import MODALITIES, Batch
 from msabench.errors import ConfigError
 from msabench.metrics import METRIC_NAMES
 from msabench.models.base import MSAMethod, NonFiniteLossError, lr_multiplier

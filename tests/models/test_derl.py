@@ -13,6 +13,7 @@ from torch.nn import functional as F
 from msabench.config import compose
 from msabench.core.batch import MODALITIES
 from msabench.datamodules.base import DataDims
+from msabench.errors import ConfigError
 from msabench.models import get
 from msabench.models.components.losses import masked_reconstruction_loss
 from msabench.models.derl.module import (
@@ -127,7 +128,7 @@ def test_router_balance_is_the_squared_coefficient_of_variation() -> None:
 
 
 def test_low_level_reconstruction_hand_value_and_only_dropped_steps() -> None:
-    module = method(*NO_DROPOUT)
+    module = method(*NO_DROPOUT, "loss.rec_low_scale=raw")
     for decoder in module.network.low_decoders:  # the decoders predict 0 everywhere
         torch.nn.init.zeros_(decoder[-1].weight)
         torch.nn.init.zeros_(decoder[-1].bias)
@@ -138,6 +139,42 @@ def test_low_level_reconstruction_hand_value_and_only_dropped_steps() -> None:
         kept_changed[f"{m}_full"] = torch.where(batch[f"{m}_keep"][..., None], 50.0, batch[f"{m}_full"])
         kept_changed[m] = torch.where(batch[f"{m}_keep"][..., None], 50.0, batch[m])
     assert module.training_loss(kept_changed)["rec_low"].item() == pytest.approx(1.5)
+
+
+def test_low_level_reconstruction_is_scale_free_per_modality_by_default() -> None:
+    module = method(*NO_DROPOUT)
+    for decoder in module.network.low_decoders:  # the decoders predict 0 everywhere
+        torch.nn.init.zeros_(decoder[-1].weight)
+        torch.nn.init.zeros_(decoder[-1].bias)
+    batch = make_batch()
+    parts = module.training_loss(batch)
+    loud = dict(batch, audio=batch["audio"] * 1000.0, audio_full=batch["audio_full"] * 1000.0)
+    loud_parts = module.training_loss(loud)
+    # audio 1000 times louder (MOSI's COVAREP against BERT states): its term, and the total, do not move
+    assert loud_parts["rec_low_audio"].item() == pytest.approx(parts["rec_low_audio"].item(), rel=1e-4)
+    assert loud_parts["rec_low"].item() == pytest.approx(parts["rec_low"].item(), rel=1e-4)
+    # the term is the raw loss in units of the target's spread over the complete view's valid steps
+    valid = batch["audio_valid"]
+    target = batch["audio_full"][valid]
+    sigma = target.var(dim=0, unbiased=False).mean().sqrt()
+    dropped = valid & ~batch["audio_keep"]
+    expected = masked_reconstruction_loss(
+        torch.zeros_like(batch["audio_full"]), batch["audio_full"] / sigma, dropped
+    )
+    assert parts["rec_low_audio"].item() == pytest.approx(expected.item(), rel=1e-5)
+    raw = method(*NO_DROPOUT, "loss.rec_low_scale=raw")
+    for decoder in raw.network.low_decoders:
+        torch.nn.init.zeros_(decoder[-1].weight)
+        torch.nn.init.zeros_(decoder[-1].bias)
+    assert (
+        raw.training_loss(loud)["rec_low_audio"].item()
+        > 100 * raw.training_loss(batch)["rec_low_audio"].item()
+    )
+
+
+def test_unknown_reconstruction_scale_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="loss.rec_low_scale 'std': use target_std or raw"):
+        method("loss.rec_low_scale=std")
 
 
 def test_high_level_reconstruction_targets_the_complete_views_tokens() -> None:
@@ -290,7 +327,7 @@ def test_an_absent_modality_is_a_constant_whatever_the_batch(compressor: str) ->
 
 
 def test_low_level_reconstruction_covers_an_absent_modality() -> None:
-    module = method(*NO_DROPOUT)
+    module = method(*NO_DROPOUT, "loss.rec_low_scale=raw")
     for decoder in module.network.low_decoders:
         torch.nn.init.zeros_(decoder[-1].weight)
         torch.nn.init.zeros_(decoder[-1].bias)
@@ -402,7 +439,9 @@ def test_frozen_bert_stays_frozen_and_in_eval_mode(tiny_bert: Path) -> None:
 
 
 def test_finetuned_bert_complete_pass_has_no_gradient_and_is_the_text_target(tiny_bert: Path) -> None:
-    module = method("model.text_encoder=bert", f"model.bert_path={tiny_bert}", *NO_DROPOUT)
+    module = method(
+        "model.text_encoder=bert", f"model.bert_path={tiny_bert}", "loss.rec_low_scale=raw", *NO_DROPOUT
+    )
     bert = module.network.text_encoder.bert
     grad_enabled: list[bool] = []
     bert.register_forward_hook(lambda *_: grad_enabled.append(torch.is_grad_enabled()))

@@ -124,6 +124,23 @@ def test_pretraining_loss_is_task_plus_cmd() -> None:
     assert pretrain.network.classifier[0].in_features == 6 * 8  # C1 reads [h_a, h_l, h_v, s_a, s_l, s_v]
 
 
+@pytest.mark.parametrize(("epoch", "factor"), [(0, 0.0), (1, 0.5), (2, 1.0), (3, 1.0)])
+def test_stage_one_ramps_the_cmd_weight_in(
+    epoch: int, factor: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pretrain, _ = build_stages("if_mmin", "regression", "loss.cmd_warmup_epochs=2")
+    pretrain.eval()
+    monkeypatch.setattr(type(pretrain), "current_epoch", property(lambda self: epoch))
+    parts = pretrain.training_loss(tiny_batch(torch.ones(6, 3, dtype=torch.bool)))
+    assert parts["cmd"].item() > 0
+    assert torch.allclose(parts["loss"], parts["task"] + factor * parts["cmd"])
+
+
+def test_the_default_is_the_authors_cmd_without_warm_up() -> None:
+    for dataset in ("iemocap", "mosi", "sims", "synthetic"):
+        assert stage_cfg("if_mmin", "pretrain", dataset=dataset).loss.cmd_warmup_epochs == 0
+
+
 def test_student_starts_from_stage_one_and_the_teacher_is_frozen() -> None:
     pretrain, student = build_stages("if_mmin")
     for name in ("encoder_a", "encoder_l", "encoder_v", "shared"):

@@ -11,7 +11,7 @@ from msabench.models.components.text import TextEncoder
 from msabench.models.lf_dnn.network import LFDNN, pooled_mean
 
 
-def tiny_network(av_pool: str = "padded_mean") -> LFDNN:
+def tiny_network(av_pool: str = "padded_mean", text_readout: str = "last_valid") -> LFDNN:
     return LFDNN(
         TextEncoder("features", 6),
         audio_dim=3,
@@ -23,6 +23,7 @@ def tiny_network(av_pool: str = "padded_mean") -> LFDNN:
         text_out=4,
         post_fusion_dim=4,
         av_pool=av_pool,  # type: ignore[arg-type]
+        text_readout=text_readout,  # type: ignore[arg-type]
     )
 
 
@@ -43,6 +44,7 @@ def test_a_one_sample_training_batch_trains() -> None:
         torch.ones(1, 7, dtype=torch.bool),
         torch.randn(1, 8, 4),
         torch.ones(1, 8, dtype=torch.bool),
+        torch.ones(1, 5, dtype=torch.bool),
     )
     out.sum().backward()
     assert out.shape == (1, 1) and torch.isfinite(out).all()
@@ -63,3 +65,53 @@ def test_unknown_pooling_is_a_config_error() -> None:
 )
 def test_paper_policy_is_the_protocol_run_except_on_iemocap(dataset: str, family: str, policy: str) -> None:
     assert compose("lf_dnn", dataset, family).method.paper_policy == policy
+
+
+def text_vector(network: LFDNN, text: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    return network.text_subnet(text, valid)
+
+
+def test_last_valid_readout_is_the_lstm_state_at_the_last_token_whatever_the_padding() -> None:
+    torch.manual_seed(0)
+    network = tiny_network().eval()
+    tokens = torch.randn(2, 3, 6)
+    short = torch.cat([tokens, torch.zeros(2, 2, 6)], dim=1)  # 3 tokens + 2 padded steps
+    long = torch.cat([tokens, torch.zeros(2, 40, 6)], dim=1)  # the same sentence, MOSI-like padding
+    valid_short = torch.arange(5)[None] < 3
+    valid_long = torch.arange(43)[None] < 3
+    unpadded = network.text_subnet.linear(network.text_subnet.lstm(tokens)[1][0][-1])
+    read_short = text_vector(network, short, valid_short.expand(2, -1))
+    read_long = text_vector(network, long, valid_long.expand(2, -1))
+    torch.testing.assert_close(read_short, unpadded)
+    torch.testing.assert_close(read_long, unpadded)
+
+
+def test_final_step_readout_is_mmsas_state_after_the_padding() -> None:
+    torch.manual_seed(0)
+    network = tiny_network(text_readout="final_step").eval()
+    text = torch.cat([torch.randn(1, 3, 6), torch.zeros(1, 4, 6)], dim=1)
+    valid = torch.arange(7)[None] < 3
+    after_padding = network.text_subnet.linear(network.text_subnet.lstm(text)[1][0][-1])
+    torch.testing.assert_close(text_vector(network, text, valid), after_padding)
+
+
+def test_last_valid_readout_reads_each_sample_at_its_own_length() -> None:
+    torch.manual_seed(0)
+    network = tiny_network().eval()
+    text = torch.randn(3, 6, 6)
+    lengths = torch.tensor([6, 2, 0])  # the last sample's text is absent: no positions
+    valid = torch.arange(6)[None] < lengths[:, None]
+    text = text * valid[..., None]
+    read = text_vector(network, text, valid)
+    outputs = network.text_subnet.lstm(text)[0]
+    expected = network.text_subnet.linear(torch.stack([outputs[0, 5], outputs[1, 1], outputs[2, 0]]))
+    torch.testing.assert_close(read, expected)
+
+
+def test_unknown_text_readout_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="model.text_readout 'mean': use last_valid or final_step"):
+        tiny_network(text_readout="mean")
+
+
+def test_default_readout_is_last_valid() -> None:
+    assert compose("lf_dnn", "mosi", "mosi").model.text_readout == "last_valid"

@@ -8,7 +8,8 @@ from omegaconf import DictConfig
 from torch import Tensor
 
 from late_gru.network import LateFusionGRU
-from msabench.datamodules.batch import MODALITIES, Batch
+from msabench.core.batch import Batch
+from msabench.core.vocabulary import MODALITIES
 from msabench.models import register
 from msabench.models.base import MSAMethod
 
