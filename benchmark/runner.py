@@ -31,7 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 from msabench import config as config_lib
 from msabench import results as store
 from msabench.config_checks import check_run_config
-from msabench.datamodules import build_datamodule
+from msabench.datamodules import build_datamodule, get_dataset
 from msabench.errors import ConfigError, DataWarning, UnknownNameError
 from msabench.metrics import METRIC_NAMES, UndefinedMetricWarning
 from msabench.models import canonical_name
@@ -95,12 +95,8 @@ class PreparedRun:
 
 
 def dataset_family(dataset: str) -> str:
-    """Metric family of a dataset name: ``mosi`` (MOSI, MOSEI), ``sims`` or ``iemocap``."""
-    if "iemocap" in dataset:
-        return "iemocap"
-    if "sims" in dataset:
-        return "sims"
-    return "mosi"
+    """Metric family of a dataset name: ``mosi`` (MOSI, MOSEI), ``sims`` or ``iemocap``, as registered."""
+    return get_dataset(dataset).metric_family
 
 
 def resolve_policy_name(name: str, method_cls: type[MSAMethod], cfg: DictConfig) -> str:

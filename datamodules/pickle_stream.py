@@ -1,12 +1,12 @@
 """Pickles written with holes: large arrays' bytes are left out and filled in place afterwards, never in RAM.
 
 A pickle of a dict of numpy arrays (protocol 4, the synthetic datasets' format) stores each array's bytes as
-one ``BINBYTES`` payload. Python's pickler writes payloads of at least one frame (64 KiB) straight to the file,
-outside any frame, so their position is known when they are written. :func:`write_with_holes` pickles a tree
-whose large arrays are :class:`Hole` s (shape and dtype only): it writes every opcode the standard pickler
-would (the same bytes, byte for byte, as ``pickle.dump`` of the filled arrays), skips each hole's payload with a
-seek, and returns the holes as writable memory-mapped arrays over the file. Filling them in blocks writes the
-data once, straight into the pickle.
+one ``BINBYTES`` payload. Python's pickler writes payloads of at least one frame (64 KiB) straight to the
+file, outside any frame, so their position is known when they are written. :func:`write_with_holes` pickles a
+tree whose large arrays are :class:`Hole` s (shape and dtype only): it writes every opcode the standard
+pickler would (the same bytes, byte for byte, as ``pickle.dump`` of the filled arrays), skips each hole's
+payload with a seek, and returns the holes as writable memory-mapped arrays over the file. Filling them in
+blocks writes the data once, straight into the pickle.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import IO, Any, Final
 import numpy as np
 
 PROTOCOL: Final[int] = 4
-# The pickler writes a bytes payload of at least this size outside frames (CPython's pickle and _pickle agree).
+# A bytes payload of at least this size is written outside frames (by CPython's pickle and _pickle alike).
 FRAME_SIZE_TARGET: Final[int] = 64 * 1024
 
 
@@ -125,3 +125,10 @@ def write_with_holes(tree: Any, file: IO[bytes]) -> list[Hole]:
         assert hole.offset is not None
         hole.array = np.memmap(file.name, dtype=hole.dtype, mode="r+", offset=hole.offset, shape=hole.shape)
     return pickler.holes
+
+
+def write_pickle(data: dict[str, Any], path: str | Path) -> Path:
+    """Write an MMSA-layout dict as a pickle, atomically (a concurrent reader never sees half a file)."""
+    with atomic_file(path) as handle:
+        pickle.dump(data, handle, protocol=PROTOCOL)
+    return Path(path)

@@ -1,9 +1,10 @@
 """The synthetic datasets' datamodule, their cache and export (the variants: ``synthetic_recipes``).
 
 A synthetic variant is generated once into the cache directory as an MMSA pickle (in blocks, straight into the
-file: :func:`~msabench.datamodules.synthetic_generator.write_synthetic`) with its text encoder beside it, and read
-back through the MMSA loader, so the real loading path is always exercised; :func:`export_synthetic` writes the
-same file anywhere. Sets of 1 GiB or more are then memory-mapped from the array cache, as MMSA files are.
+file: :func:`~msabench.datamodules.synthetic_generator.write_synthetic`) with its text encoder beside it, and
+read back through the MMSA loader, so the real loading path is always exercised; :func:`export_synthetic`
+writes the same file anywhere. Sets of 1 GiB or more are then memory-mapped from the array cache, as MMSA
+files are.
 """
 
 from __future__ import annotations
@@ -11,17 +12,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from msabench.datamodules import synthetic_text
-from msabench.datamodules.base import LoadedData, MSADataModule, TrainingPolicy, cache_root
+from msabench.datamodules.base import LoadedData, MSADataModule, cache_root
 from msabench.datamodules.mmsa import load_mmsa
-from msabench.datamodules.synthetic_generator import (
-    generate,
-    synthetic_encoder,
-    write_pickle,
-    write_synthetic,
-)
+from msabench.datamodules.pickle_stream import write_pickle
+from msabench.datamodules.synthetic_generator import generate, split_sizes, write_synthetic
 from msabench.datamodules.synthetic_recipes import (
     CLS_ID,
     GENERATOR_VERSION,
@@ -31,8 +28,14 @@ from msabench.datamodules.synthetic_recipes import (
     ModalityRecipe,
     SyntheticRecipe,
     get_recipe,
+    synthetic_encoder,
 )
 from msabench.errors import ConfigError, DatasetNotFoundError
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from msabench.datamodules.base import DataOptions
 
 __all__ = [
     "CLS_ID",
@@ -60,7 +63,9 @@ def encoder_dir(pickle_path: str | Path) -> Path:
     return path.with_name(f"{path.stem}.encoder")
 
 
-def export_synthetic(name: str, out: str | Path, seed: int = 0, *, n_scale: float = 1.0) -> Path:
+def export_synthetic(
+    name: str, out: str | Path, seed: int = 0, *, n_scale: float = 1.0, sizes: Sequence[int] | None = None
+) -> Path:
     """Generate a synthetic variant and write it as an MMSA pickle, with its text encoder beside it.
 
     The encoder (a Hugging Face BERT directory, see :func:`encoder_dir`) is written for the variants with
@@ -71,6 +76,7 @@ def export_synthetic(name: str, out: str | Path, seed: int = 0, *, n_scale: floa
         out: the file to write, or an existing directory (then ``<name>_seed<seed>.pkl`` inside it).
         seed: the data seed.
         n_scale: multiplies the sample counts.
+        sizes: the train / valid / test sample counts (default: the variant's).
 
     Returns:
         The pickle written.
@@ -83,11 +89,15 @@ def export_synthetic(name: str, out: str | Path, seed: int = 0, *, n_scale: floa
     encoder = synthetic_encoder(recipe_name, seed) if recipe.text_ids else None
     if encoder is not None:
         synthetic_text.save_encoder(encoder, encoder_dir(out))
-    return write_synthetic(recipe_name, out, seed, n_scale, encoder=encoder)
+    return write_synthetic(recipe_name, out, seed, n_scale, sizes=sizes, encoder=encoder)
 
 
 def cached_synthetic(
-    name: str, seed: int = 0, n_scale: float = 1.0, cache_dir: str | Path | None = None
+    name: str,
+    seed: int = 0,
+    n_scale: float = 1.0,
+    cache_dir: str | Path | None = None,
+    sizes: Sequence[int] | None = None,
 ) -> Path:
     """The pickle of a synthetic variant in the cache directory, generated on first use.
 
@@ -96,10 +106,11 @@ def cached_synthetic(
     """
     recipe_name = name.lower()
     recipe = get_recipe(recipe_name)
+    size_tag = "" if sizes is None else "_" + "-".join(str(int(size)) for size in sizes)
     path = (
         cache_root(cache_dir)
         / "synthetic"
-        / f"{recipe_name}_seed{seed}_n{n_scale:g}_v{GENERATOR_VERSION}.pkl"
+        / f"{recipe_name}_seed{seed}{size_tag}_n{n_scale:g}_v{GENERATOR_VERSION}.pkl"
     )
     directory = encoder_dir(path)
     needs_encoder = recipe.text_ids and not synthetic_text.is_encoder_dir(directory)
@@ -110,7 +121,7 @@ def cached_synthetic(
         # The weights depend only on (version, seed, variant), so a lost encoder is rebuilt identical.
         synthetic_text.save_encoder(encoder, directory, replace=False)
     if not path.is_file():
-        write_synthetic(recipe_name, path, seed, n_scale, encoder=encoder)
+        write_synthetic(recipe_name, path, seed, n_scale, sizes=sizes, encoder=encoder)
     return path
 
 
@@ -119,61 +130,40 @@ class SyntheticDataModule(MSADataModule):
 
     Args:
         name: one of :data:`SYNTHETIC_DATASETS`.
-        data_path: read this pickle (e.g. from :func:`export_synthetic`) instead of generating one.
-        data_root: unused (accepted so every dataset takes the same arguments).
         data_seed: the data seed (fixed across training seeds, so seeds vary the training only).
         n_scale: multiplies the sample counts (tests use tiny sets).
+        sizes: the train / valid / test sample counts (default: the variant's; ``synthetic-mosei`` with
+            ``[16326, 1871, 4659]`` has MOSEI's).
         variant: ``unaligned``, the only layout generated (each modality at its own rate, as MMSA's
             ``unaligned_50.pkl``); ``aligned`` is refused, since the generator makes no word-aligned copy.
         mmap: memory-map the splits from a ``.npy`` cache (default: pickles of 1 GiB or more, as MMSA files).
-        cache_dir: cache directory (default ``$MSABENCH_CACHE`` or ``~/.cache/msabench``).
-        **kwargs: see :class:`~msabench.datamodules.base.MSADataModule`.
+        **options: see :class:`~msabench.datamodules.base.MSADataModule`; ``data_path`` reads that pickle
+            (e.g. from :func:`export_synthetic`) instead of generating one, ``data_root`` is unused.
     """
 
     def __init__(
         self,
         name: str,
         *,
-        data_path: str | Path | None = None,
-        data_root: str | Path | None = None,
         data_seed: int = 0,
         n_scale: float = 1.0,
+        sizes: Sequence[int] | None = None,
         variant: str = "unaligned",
         mmap: bool | None = None,
-        cache_dir: str | Path | None = None,
-        train_policy: TrainingPolicy | None,
-        validation: Sequence[Any],
-        test: Sequence[Any],
-        seed: int,
-        batch_size: int = 64,
-        eval_batch_size: int | None = None,
-        num_workers: int = 0,
-        pin_memory: bool | None = None,
+        **options: Unpack[DataOptions],
     ) -> None:
-        super().__init__(
-            name,
-            train_policy=train_policy,
-            validation=validation,
-            test=test,
-            seed=seed,
-            batch_size=batch_size,
-            eval_batch_size=eval_batch_size,
-            num_workers=num_workers,
-            pin_memory=pin_memory,
-        )
+        super().__init__(name, **options)
         self.recipe = get_recipe(name)
-        if not n_scale > 0:
-            raise ConfigError(f"n_scale must be positive, got {n_scale}")
+        split_sizes(name, n_scale, sizes)  # a wrong count is refused here, before any generation
+        self.sizes = None if sizes is None else [int(size) for size in sizes]
         if variant != "unaligned":
             raise ConfigError(
                 f"{name} has no '{variant}' variant: the synthetic data are generated unaligned only "
                 "(data.options.variant=unaligned)"
             )
-        self.data_path = data_path
         self.data_seed = data_seed
         self.n_scale = n_scale
         self.mmap = mmap
-        self.cache_dir = cache_dir
 
     def _load(self) -> LoadedData:
         if self.data_path is not None:
@@ -184,7 +174,7 @@ class SyntheticDataModule(MSADataModule):
                     f"export_synthetic('{self.name}', PATH) or omit the path to generate it"
                 )
         else:
-            path = cached_synthetic(self.name, self.data_seed, self.n_scale, self.cache_dir)
+            path = cached_synthetic(self.name, self.data_seed, self.n_scale, self.cache_dir, self.sizes)
         encoder = encoder_dir(path)
         if self.recipe.text_ids and not synthetic_text.is_encoder_dir(encoder):
             raise DatasetNotFoundError(

@@ -1,13 +1,13 @@
-"""The synthetic generator: the model of :mod:`~msabench.datamodules.synthetic_recipes`, drawn in blocks of samples.
+"""The synthetic generator: the model of :mod:`~msabench.datamodules.synthetic_recipes`, drawn in blocks.
 
 One seeded generator draws every per-sample value, array after array, each array whole in row-major order. To
 make a set without holding it in RAM, generation has two passes. The plan draws the small per-sample arrays
 (latents, durations, lengths, labels) whole, and for each per-step array notes the generator's state where it
 starts and then draws it block by block only to move past it. The fill replays every per-step array from its
 noted state, block by block, all arrays in step, and writes each block of features where it belongs. A numpy
-generator's draws are sequential, so the blocks hold exactly the values of one whole draw, and the data are the
+generator's draws are sequential, so the blocks hold exactly the values of one whole draw: the data are the
 same bytes whatever the block size (the tests check it against one block). The text encoder runs over the ids
-in the same chunks as before (sorted by length across splits), each chunk's rows written into their split.
+in the chunks it always used (sorted by length across splits), each chunk's rows written into their split.
 
 :func:`generate` fills arrays in RAM; :func:`write_synthetic` pickles the set with its large arrays left as
 holes (:mod:`~msabench.datamodules.pickle_stream`) and fills them in place, so its memory is one block of
@@ -17,9 +17,8 @@ samples, the small per-sample arrays and the text ids (about 100 MB at MOSEI's s
 from __future__ import annotations
 
 import copy
-import pickle
-import zlib
-from collections.abc import Callable, Mapping, MutableMapping
+import operator
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -27,17 +26,15 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 
 from msabench.datamodules import synthetic_text
-from msabench.datamodules.base import MetricFamily
 from msabench.datamodules.pickle_stream import (
     FRAME_SIZE_TARGET,
-    PROTOCOL,
     Hole,
     atomic_file,
+    write_pickle,
     write_with_holes,
 )
 from msabench.datamodules.synthetic_recipes import (
     CLS_ID,
-    EMOTIONS,
     GENERATOR_VERSION,
     MEDIAN_DURATION,
     MODALITIES,
@@ -49,6 +46,8 @@ from msabench.datamodules.synthetic_recipes import (
     ModalityRecipe,
     SyntheticRecipe,
     get_recipe,
+    labels,
+    synthetic_encoder,
 )
 from msabench.errors import ConfigError
 
@@ -69,12 +68,12 @@ class _Replay:
         self._draw = draw
 
     def rows(self, start: int, stop: int) -> np.ndarray:
-        """The rows ``start:stop`` (each call must start where the previous one stopped)."""
+        """The rows ``start:stop`` (each call starts where the previous one stopped)."""
         return self._draw(self._rng, start, stop)
 
 
 class _Stream:
-    """The sample generator: small arrays drawn whole, per-step arrays noted for replay and skipped in blocks."""
+    """The sample generator: small arrays drawn whole; per-step arrays noted for replay, skipped in blocks."""
 
     def __init__(self, rng: np.random.Generator, n: int, block: int) -> None:
         self.rng, self.n, self.block = rng, n, block
@@ -253,40 +252,6 @@ def _features(plan: _ModalityPlan, start: int, stop: int) -> np.ndarray:
     return x
 
 
-def _annotators(z: np.ndarray, rng: np.random.Generator, family: MetricFamily) -> np.ndarray:
-    noise = rng.standard_normal((len(z), 5))
-    if family == "sims":
-        vote = 0.7 * z[:, None] + 0.5 * noise
-        ratings = (vote > 0.35).astype(np.int64) - (vote < -0.35).astype(np.int64)
-    else:
-        ratings = np.clip(np.rint(1.6 * z[:, None] + 0.6 * noise), -3, 3).astype(np.int64)
-    # The mean of five integer ratings is a multiple of 0.2; an exact 0 when they cancel.
-    return (ratings.sum(axis=1) / 5.0).astype(np.float32)
-
-
-def _labels(
-    rng: np.random.Generator, family: MetricFamily, score: np.ndarray, latent: dict[str, np.ndarray]
-) -> dict[str, np.ndarray]:
-    if family == "iemocap":
-        z = score / score.std(axis=0) + 0.35 * rng.standard_normal(score.shape)
-        valence, arousal = z[:, 0], z[:, 1]
-        label = np.where(valence > 0, 0, np.where(arousal > 0, 1, 2))
-        label = np.where(np.hypot(valence, arousal) < 0.9, 3, label).astype(np.int64)
-        return {"classification_labels": label, "annotations": np.asarray(EMOTIONS, dtype=object)[label]}
-    z = score[:, 0] / score[:, 0].std()
-    labels = {"regression_labels": _annotators(z, rng, family)}
-    if family == "sims":
-        w = SCORE_WEIGHTS
-        for modality, key in (("text", "T"), ("audio", "A"), ("vision", "V")):
-            alone = w["shared"] * latent["shared"][:, 0] + w[modality] * latent[modality][:, 0]
-            labels[f"regression_labels_{key}"] = _annotators(alone / alone.std(), rng, family)
-    y = labels["regression_labels"]
-    sentiment = (y > 0).astype(np.int64) - (y < 0).astype(np.int64) + 1  # MMSA: 0 Neg, 1 Neu, 2 Pos
-    labels["classification_labels"] = sentiment.astype(np.float32)
-    labels["annotations"] = np.asarray(("Negative", "Neutral", "Positive"), dtype=object)[sentiment]
-    return labels
-
-
 @dataclass
 class _Plan:
     """A set before its per-step arrays are drawn: sizes, the small arrays, and one plan per modality."""
@@ -320,11 +285,34 @@ class _Plan:
         return out
 
 
-def _plan(name: str, seed: int, n_scale: float, block_samples: int | None) -> _Plan:
+def split_sizes(name: str, n_scale: float = 1.0, sizes: Sequence[int] | None = None) -> list[int]:
+    """Train / valid / test sample counts: ``sizes`` (default: the variant's) times ``n_scale``, at least 2.
+
+    Raises:
+        UnknownNameError: not a synthetic variant.
+        ConfigError: ``n_scale`` not positive, ``sizes`` not three counts of at least 2.
+    """
     recipe = get_recipe(name)
     if not n_scale > 0:
         raise ConfigError(f"n_scale must be positive, got {n_scale}")
-    sizes = [max(2, round(size * n_scale)) for size in recipe.sizes]
+    counts = list(recipe.sizes)
+    if sizes is not None:
+        try:
+            counts = [operator.index(size) for size in sizes]
+        except TypeError:
+            counts = []
+        if len(counts) != 3 or min(counts) < 2:
+            raise ConfigError(
+                f"sizes must be 3 sample counts (train, valid, test), each at least 2; got {sizes}"
+            )
+    return [max(2, round(size * n_scale)) for size in counts]
+
+
+def _plan(
+    name: str, seed: int, n_scale: float, sizes_option: Sequence[int] | None, block_samples: int | None
+) -> _Plan:
+    recipe = get_recipe(name)
+    sizes = split_sizes(name, n_scale, sizes_option)
     n = sum(sizes)
     k = 2 if recipe.metric_family == "iemocap" else 1
     if block_samples is None:
@@ -356,17 +344,19 @@ def _plan(name: str, seed: int, n_scale: float, block_samples: int | None) -> _P
         else:
             _plan_features(stream, world, plan, duration)
         modalities.append(plan)
-    small = _labels(stream.rng, recipe.metric_family, score, latent)
+    small = labels(stream.rng, recipe.metric_family, score, latent)
     stems = np.char.mod(f"synth{seed}_%05d", np.arange(n))
     small["id"] = np.char.add(stems, "$_$0").astype(object)
     small["raw_text"] = np.char.add("synthetic utterance ", stems).astype(object)
     config = {"generator": "msabench.synthetic", "name": name, "seed": seed, "n_scale": float(n_scale)}
     config["version"] = GENERATOR_VERSION
+    if sizes_option is not None:  # absent otherwise, so the variants' own files keep their bytes
+        config["sizes"] = [int(size) for size in sizes_option]
     return _Plan(name, recipe, sizes, modalities, small, config, block_samples)
 
 
 class _SplitRows:
-    """Rows of the whole set written into the split arrays they belong to (the encoder's chunks mix splits)."""
+    """Rows of the whole set written into the split arrays holding them (the encoder's chunks mix splits)."""
 
     def __init__(self, parts: list[np.ndarray]) -> None:
         self.parts = parts
@@ -400,26 +390,12 @@ def _fill(plan: _Plan, splits: Mapping[str, MutableMapping[str, Any]], encoder: 
         synthetic_text.encode(encoder, ids, out=_SplitRows([splits[part]["text"] for part in SPLITS]))
 
 
-def synthetic_encoder(name: str, seed: int = 0) -> BertModel:
-    """The text encoder of a synthetic variant: a small BERT set from (generator version, data seed, variant).
-
-    Raises:
-        UnknownNameError: not a synthetic variant.
-        ConfigError: the variant has no token ids (``synthetic-iemocap``), so its text has no encoder.
-    """
-    recipe_name = name.lower()
-    recipe = get_recipe(recipe_name)
-    if not recipe.text_ids:
-        raise ConfigError(f"{recipe_name} has no token ids, so its text has no encoder")
-    variant = zlib.crc32(recipe_name.encode())
-    return synthetic_text.build_encoder([GENERATOR_VERSION, seed, 2, variant], recipe.modalities[0].dim)
-
-
 def generate(
     name: str,
     seed: int = 0,
     n_scale: float = 1.0,
     *,
+    sizes: Sequence[int] | None = None,
     encoder: BertModel | None = None,
     block_samples: int | None = None,
 ) -> dict[str, Any]:
@@ -429,6 +405,7 @@ def generate(
         name: one of the synthetic variants (case-insensitive).
         seed: the data seed (the same seed gives byte-identical pickles).
         n_scale: multiplies the sample counts (at least 2 per split).
+        sizes: the train / valid / test sample counts (default: the variant's).
         encoder: the variant's text encoder (:func:`synthetic_encoder` of the same name and seed), when the
             caller already built it; built here otherwise.
         block_samples: samples drawn per block (default: about 32 MB of features); the data do not depend
@@ -436,9 +413,9 @@ def generate(
 
     Raises:
         UnknownNameError: not a synthetic variant.
-        ConfigError: ``n_scale`` not positive.
+        ConfigError: ``n_scale`` not positive, ``sizes`` not three counts of at least 2.
     """
-    plan = _plan(name.lower(), seed, n_scale, block_samples)
+    plan = _plan(name.lower(), seed, n_scale, sizes, block_samples)
     data = plan.layout()
     for part in SPLITS:
         for key, value in data[part].items():
@@ -448,19 +425,13 @@ def generate(
     return data
 
 
-def write_pickle(data: dict[str, Any], path: str | Path) -> Path:
-    """Write an MMSA-layout dict as a pickle, atomically (a concurrent reader never sees half a file)."""
-    with atomic_file(path) as handle:
-        pickle.dump(data, handle, protocol=PROTOCOL)
-    return Path(path)
-
-
 def write_synthetic(
     name: str,
     path: str | Path,
     seed: int = 0,
     n_scale: float = 1.0,
     *,
+    sizes: Sequence[int] | None = None,
     encoder: BertModel | None = None,
     block_samples: int | None = None,
 ) -> Path:
@@ -472,11 +443,12 @@ def write_synthetic(
 
     Args: as :func:`generate`.
     """
-    plan = _plan(name.lower(), seed, n_scale, block_samples)
+    plan = _plan(name.lower(), seed, n_scale, sizes, block_samples)
     layout = plan.layout()
     holes = [v for part in SPLITS for v in layout[part].values() if isinstance(v, Hole)]
     if min(hole.nbytes for hole in holes) < FRAME_SIZE_TARGET:
-        return write_pickle(generate(name, seed, n_scale, encoder=encoder, block_samples=block_samples), path)
+        data = generate(name, seed, n_scale, sizes=sizes, encoder=encoder, block_samples=block_samples)
+        return write_pickle(data, path)
     with atomic_file(path) as handle:
         write_with_holes(layout, handle)
         splits = {

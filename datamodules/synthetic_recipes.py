@@ -2,24 +2,24 @@
 
 Variants (train / valid / test samples; padded length and feature size per modality, text / audio / vision):
 
-========================  ===================  ==============  ================  ====================
-name                      samples              lengths         dims              labels
-========================  ===================  ==============  ================  ====================
-``synthetic``             1284 / 229 / 686     50 / 375 / 500  768 / 5 / 20      [-3, 3], MOSI-like
-``synthetic-mosei``       2000 / 300 / 700     50 / 500 / 500  768 / 74 / 35     [-3, 3], MOSI-like
-``synthetic-mosei-full``  16326 / 1871 / 4659  50 / 500 / 500  768 / 74 / 35     [-3, 3], MOSI-like
-``synthetic-sims``        1368 / 456 / 457     39 / 400 / 55   768 / 33 / 709    [-1, 1] and unimodal
-``synthetic-iemocap``     1200 / 200 / 400     25 / 200 / 50   1024 / 130 / 342  4 classes
-========================  ===================  ==============  ================  ====================
+=====================  ================  ==============  ================  ====================
+name                   samples           lengths         dims              labels
+=====================  ================  ==============  ================  ====================
+``synthetic``          1284 / 229 / 686  50 / 375 / 500  768 / 5 / 20      [-3, 3], MOSI-like
+``synthetic-mosei``    2000 / 300 / 700  50 / 500 / 500  768 / 74 / 35     [-3, 3], MOSI-like
+``synthetic-sims``     1368 / 456 / 457  39 / 400 / 55   768 / 33 / 709    [-1, 1] and unimodal
+``synthetic-iemocap``  1200 / 200 / 400  25 / 200 / 50   1024 / 130 / 342  4 classes
+=====================  ================  ==============  ================  ====================
 
 ``synthetic`` has the shapes and split sizes of MOSI ``unaligned_50.pkl``. ``synthetic-mosei`` has MOSEI's
 shapes with about an eighth of its samples (MOSEI: 16326 / 1871 / 4659), so it stays fast (a 1.0 GB pickle);
-``synthetic-mosei-full`` has MOSEI's sample counts too (an 8.5 GB pickle, generated in blocks straight into the
-file, so generating it needs little RAM; see the README's memory section).
+with the option ``sizes=[16326, 1871, 4659]`` it has MOSEI's sample counts too (an 8.5 GB pickle, generated in
+blocks straight into the file, so generating it needs little RAM; see the README's memory section).
 ``synthetic-sims`` has SIMS' shapes and sizes. ``synthetic-iemocap`` has the MMIN IEMOCAP feature sizes
 (BERT-large 1024, ComParE 130, DenseFace 342), shorter padded lengths than real utterances and a third of the
 corpus; it has no ``text_bert`` (IEMOCAP ships features only) and gives its text lengths in ``text_lengths``.
-The option ``n_scale`` multiplies the sample counts (tests use tiny sets); ``data_seed`` picks the data.
+The option ``sizes`` sets the train / valid / test sample counts, ``n_scale`` multiplies them (tests use tiny
+sets); ``data_seed`` picks the data.
 
 Generative model, per sample (one seeded generator, vectorised over samples and steps; drawn in blocks of
 samples, with the same values as one whole draw, by ``synthetic_generator``):
@@ -82,12 +82,19 @@ dropped words from the kept tokens, the leak again.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
+import numpy as np
+
+from msabench.datamodules import synthetic_text
 from msabench.datamodules.base import MetricFamily
 from msabench.datamodules.batch import CLS_TOKEN_ID, SEP_TOKEN_ID
-from msabench.errors import UnknownNameError
+from msabench.errors import ConfigError, UnknownNameError
+
+if TYPE_CHECKING:
+    from transformers import BertModel
 
 GENERATOR_VERSION: Final[int] = 3
 CLS_ID: Final[int] = CLS_TOKEN_ID
@@ -201,7 +208,6 @@ def _recipe(
 RECIPES: Final[dict[str, SyntheticRecipe]] = {
     "synthetic": _recipe((1284, 229, 686), (50, 375, 500), (768, 5, 20)),
     "synthetic-mosei": _recipe((2000, 300, 700), (50, 500, 500), (768, 74, 35)),
-    "synthetic-mosei-full": _recipe((16326, 1871, 4659), (50, 500, 500), (768, 74, 35)),
     "synthetic-sims": _recipe((1368, 456, 457), (39, 400, 55), (768, 33, 709), "sims"),
     "synthetic-iemocap": _recipe((1200, 200, 400), (25, 200, 50), (1024, 130, 342), "iemocap"),
 }
@@ -229,3 +235,53 @@ def get_recipe(name: str) -> SyntheticRecipe:
         return RECIPES[name.lower()]
     except KeyError:
         raise UnknownNameError("synthetic dataset", name, RECIPES) from None
+
+
+def _annotators(z: np.ndarray, rng: np.random.Generator, family: MetricFamily) -> np.ndarray:
+    noise = rng.standard_normal((len(z), 5))
+    if family == "sims":
+        vote = 0.7 * z[:, None] + 0.5 * noise
+        ratings = (vote > 0.35).astype(np.int64) - (vote < -0.35).astype(np.int64)
+    else:
+        ratings = np.clip(np.rint(1.6 * z[:, None] + 0.6 * noise), -3, 3).astype(np.int64)
+    # The mean of five integer ratings is a multiple of 0.2; an exact 0 when they cancel.
+    return (ratings.sum(axis=1) / 5.0).astype(np.float32)
+
+
+def labels(
+    rng: np.random.Generator, family: MetricFamily, score: np.ndarray, latent: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """The labels of every sample from its score and latents (step 3 of the model), keyed as MMSA's."""
+    if family == "iemocap":
+        z = score / score.std(axis=0) + 0.35 * rng.standard_normal(score.shape)
+        valence, arousal = z[:, 0], z[:, 1]
+        label = np.where(valence > 0, 0, np.where(arousal > 0, 1, 2))
+        label = np.where(np.hypot(valence, arousal) < 0.9, 3, label).astype(np.int64)
+        return {"classification_labels": label, "annotations": np.asarray(EMOTIONS, dtype=object)[label]}
+    z = score[:, 0] / score[:, 0].std()
+    labels = {"regression_labels": _annotators(z, rng, family)}
+    if family == "sims":
+        w = SCORE_WEIGHTS
+        for modality, key in (("text", "T"), ("audio", "A"), ("vision", "V")):
+            alone = w["shared"] * latent["shared"][:, 0] + w[modality] * latent[modality][:, 0]
+            labels[f"regression_labels_{key}"] = _annotators(alone / alone.std(), rng, family)
+    y = labels["regression_labels"]
+    sentiment = (y > 0).astype(np.int64) - (y < 0).astype(np.int64) + 1  # MMSA: 0 Neg, 1 Neu, 2 Pos
+    labels["classification_labels"] = sentiment.astype(np.float32)
+    labels["annotations"] = np.asarray(("Negative", "Neutral", "Positive"), dtype=object)[sentiment]
+    return labels
+
+
+def synthetic_encoder(name: str, seed: int = 0) -> BertModel:
+    """The text encoder of a synthetic variant: a small BERT set from (generator version, data seed, variant).
+
+    Raises:
+        UnknownNameError: not a synthetic variant.
+        ConfigError: the variant has no token ids (``synthetic-iemocap``), so its text has no encoder.
+    """
+    recipe_name = name.lower()
+    recipe = get_recipe(recipe_name)
+    if not recipe.text_ids:
+        raise ConfigError(f"{recipe_name} has no token ids, so its text has no encoder")
+    variant = zlib.crc32(recipe_name.encode())
+    return synthetic_text.build_encoder([GENERATOR_VERSION, seed, 2, variant], recipe.modalities[0].dim)
