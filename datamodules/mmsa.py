@@ -77,7 +77,7 @@ def resolve_data_file(
         ConfigError: a variant the dataset does not have.
         DatasetNotFoundError: no location given, or no file there (says what to download and its SHA-256).
     """
-    files = MMSA_FILES[dataset]
+    files = get_dataset(dataset).files
     if variant not in files:
         raise ConfigError(f"{dataset} has no '{variant}' variant: use one of {', '.join(files)}")
     expected = files[variant]
@@ -112,7 +112,10 @@ def check_published_sha256(dataset: str, path: Path, sha256: str) -> None:
                         stacklevel=2,
                     )
                 return
-    known = ", ".join(f"{v.relative_path} {v.sha256}" for v in MMSA_FILES[dataset].values())
+    published = [f for f in get_dataset(dataset).files.values() if f.sha256 is not None]
+    if not published:  # a dataset registered without published files: nothing to compare with
+        return
+    known = ", ".join(f"{f.relative_path} {f.sha256}" for f in published)
     warnings.warn(
         f"{path} (SHA-256 {sha256}) is not a published MMSA {dataset} file ({known}); results record this "
         "hash "
@@ -209,8 +212,9 @@ class MMSADataModule(MSADataModule):
         **options: Unpack[DataOptions],
     ) -> None:
         super().__init__(name, **options)
-        if variant not in MMSA_FILES[name]:
-            raise ConfigError(f"{name} has no '{variant}' variant: use one of {', '.join(MMSA_FILES[name])}")
+        files = get_dataset(name).files
+        if variant not in files:
+            raise ConfigError(f"{name} has no '{variant}' variant: use one of {', '.join(files)}")
         self.variant = variant
         self.mmap = mmap
 
