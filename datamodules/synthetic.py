@@ -18,7 +18,7 @@ from msabench.datamodules import synthetic_text
 from msabench.datamodules.base import LoadedData, MSADataModule, cache_root
 from msabench.datamodules.mmsa import load_mmsa
 from msabench.datamodules.pickle_stream import write_pickle
-from msabench.datamodules.synthetic_generator import generate, split_sizes, write_synthetic
+from msabench.datamodules.synthetic_generator import generate, write_synthetic
 from msabench.datamodules.synthetic_recipes import (
     CLS_ID,
     GENERATOR_VERSION,
@@ -28,6 +28,7 @@ from msabench.datamodules.synthetic_recipes import (
     ModalityRecipe,
     SyntheticRecipe,
     get_recipe,
+    split_sizes,
     synthetic_encoder,
 )
 from msabench.errors import ConfigError, DatasetNotFoundError

@@ -1,12 +1,10 @@
 """The synthetic generator: the model of :mod:`~msabench.datamodules.synthetic_recipes`, drawn in blocks.
 
-One seeded generator draws every per-sample value, array after array, each array whole in row-major order. To
-make a set without holding it in RAM, generation has two passes. The plan draws the small per-sample arrays
-(latents, durations, lengths, labels) whole, and for each per-step array notes the generator's state where it
-starts and then draws it block by block only to move past it. The fill replays every per-step array from its
-noted state, block by block, all arrays in step, and writes each block of features where it belongs. A numpy
-generator's draws are sequential, so the blocks hold exactly the values of one whole draw: the data are the
-same bytes whatever the block size (the tests check it against one block). The text encoder runs over the ids
+One seeded generator draws every per-sample value, array after array. Generation has two passes: the plan
+draws the small per-sample arrays (latents, durations, lengths, labels) whole and notes where each per-step
+array starts in the sequence (:mod:`~msabench.datamodules.replay`); the fill replays the per-step arrays block
+by block, all in step, and writes each block of features where it belongs. The blocks hold exactly the values
+of one whole draw, so the data are the same bytes whatever the block size. The text encoder runs over the ids
 in the chunks it always used (sorted by length across splits), each chunk's rows written into their split.
 
 :func:`generate` fills arrays in RAM; :func:`write_synthetic` pickles the set with its large arrays left as
@@ -16,9 +14,7 @@ samples, the small per-sample arrays and the text ids (about 100 MB at MOSEI's s
 
 from __future__ import annotations
 
-import copy
-import operator
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -33,6 +29,7 @@ from msabench.datamodules.pickle_stream import (
     write_pickle,
     write_with_holes,
 )
+from msabench.datamodules.replay import Replay, Stream
 from msabench.datamodules.synthetic_recipes import (
     CLS_ID,
     GENERATOR_VERSION,
@@ -47,48 +44,15 @@ from msabench.datamodules.synthetic_recipes import (
     SyntheticRecipe,
     get_recipe,
     labels,
+    split_sizes,
     synthetic_encoder,
 )
-from msabench.errors import ConfigError
 
 if TYPE_CHECKING:
     from transformers import BertModel
 
 BLOCK_BYTES: Final[int] = 32 << 20  # the largest feature block a fill step makes
 SPLITS: Final[tuple[str, str, str]] = ("train", "valid", "test")
-Draw = Callable[[np.random.Generator, int, int], np.ndarray]
-
-
-class _Replay:
-    """One array's draws, replayed in consecutive row blocks from the state where the whole draw began."""
-
-    def __init__(self, state: dict[str, Any], draw: Draw) -> None:
-        self._rng = np.random.Generator(np.random.PCG64())
-        self._rng.bit_generator.state = state
-        self._draw = draw
-
-    def rows(self, start: int, stop: int) -> np.ndarray:
-        """The rows ``start:stop`` (each call starts where the previous one stopped)."""
-        return self._draw(self._rng, start, stop)
-
-
-class _Stream:
-    """The sample generator: small arrays drawn whole; per-step arrays noted for replay, skipped in blocks."""
-
-    def __init__(self, rng: np.random.Generator, n: int, block: int) -> None:
-        self.rng, self.n, self.block = rng, n, block
-
-    def whole(self, draw: Draw) -> np.ndarray:
-        return draw(self.rng, 0, self.n)
-
-    def rows(self, draw: Draw, observe: Callable[[int, int, np.ndarray], None] | None = None) -> _Replay:
-        replay = _Replay(copy.deepcopy(self.rng.bit_generator.state), draw)
-        for start in range(0, self.n, self.block):
-            stop = min(start + self.block, self.n)
-            values = draw(self.rng, start, stop)
-            if observe is not None:
-                observe(start, stop, values)
-        return replay
 
 
 @dataclass
@@ -98,7 +62,7 @@ class _ModalityPlan:
     name: str
     recipe: ModalityRecipe
     lengths: np.ndarray
-    replays: dict[str, _Replay]
+    replays: dict[str, Replay]
     messages: list[np.ndarray]
     ids: bool = False
     world: dict[str, np.ndarray] = field(default_factory=dict)
@@ -108,8 +72,8 @@ class _ModalityPlan:
 
 
 def _plan_evidence(
-    stream: _Stream, recipe: ModalityRecipe, duration: np.ndarray, *, one_message: bool
-) -> tuple[np.ndarray, dict[str, _Replay]]:
+    stream: Stream, recipe: ModalityRecipe, duration: np.ndarray, *, one_message: bool
+) -> tuple[np.ndarray, dict[str, Replay]]:
     # Draw order as in the whole-set generator: jitter, evidence steps, messages, amplitudes.
     length = recipe.length
     jitter = np.exp(0.1 * stream.whole(lambda g, s, e: g.standard_normal(e - s)))
@@ -157,7 +121,7 @@ def _evidence(
     return lengths, valid, evidence, coef
 
 
-def _plan_token_ids(stream: _Stream, plan: _ModalityPlan, duration: np.ndarray) -> None:
+def _plan_token_ids(stream: Stream, plan: _ModalityPlan, duration: np.ndarray) -> None:
     plan.lengths, plan.replays = _plan_evidence(stream, plan.recipe, duration, one_message=True)
     length = plan.recipe.length
     plan.replays["token"] = stream.rows(
@@ -181,7 +145,7 @@ def _token_ids(plan: _ModalityPlan, start: int, stop: int) -> np.ndarray:
 
 
 def _plan_features(
-    stream: _Stream, world: np.random.Generator, plan: _ModalityPlan, duration: np.ndarray
+    stream: Stream, world: np.random.Generator, plan: _ModalityPlan, duration: np.ndarray
 ) -> None:
     recipe, k = plan.recipe, plan.messages[0].shape[1]
     length, dim = recipe.length, recipe.dim
@@ -285,29 +249,6 @@ class _Plan:
         return out
 
 
-def split_sizes(name: str, n_scale: float = 1.0, sizes: Sequence[int] | None = None) -> list[int]:
-    """Train / valid / test sample counts: ``sizes`` (default: the variant's) times ``n_scale``, at least 2.
-
-    Raises:
-        UnknownNameError: not a synthetic variant.
-        ConfigError: ``n_scale`` not positive, ``sizes`` not three counts of at least 2.
-    """
-    recipe = get_recipe(name)
-    if not n_scale > 0:
-        raise ConfigError(f"n_scale must be positive, got {n_scale}")
-    counts = list(recipe.sizes)
-    if sizes is not None:
-        try:
-            counts = [operator.index(size) for size in sizes]
-        except TypeError:
-            counts = []
-        if len(counts) != 3 or min(counts) < 2:
-            raise ConfigError(
-                f"sizes must be 3 sample counts (train, valid, test), each at least 2; got {sizes}"
-            )
-    return [max(2, round(size * n_scale)) for size in counts]
-
-
 def _plan(
     name: str, seed: int, n_scale: float, sizes_option: Sequence[int] | None, block_samples: int | None
 ) -> _Plan:
@@ -319,7 +260,7 @@ def _plan(
         per_sample = max(4 * r.length * r.dim for r in recipe.modalities)
         block_samples = max(1, BLOCK_BYTES // per_sample)
     world = np.random.default_rng([GENERATOR_VERSION, seed, 0])  # fixed directions, scales, vocabulary
-    stream = _Stream(np.random.default_rng([GENERATOR_VERSION, seed, 1]), n, block_samples)  # the samples
+    stream = Stream(np.random.default_rng([GENERATOR_VERSION, seed, 1]), n, block_samples)  # the samples
 
     keys = ("shared", "text", "audio", "vision", "c_text", "c_vision")
     latent = {key: stream.whole(lambda g, s, e: g.standard_normal((e - s, k))) for key in keys}

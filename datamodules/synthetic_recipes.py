@@ -82,7 +82,9 @@ dropped words from the kept tokens, the leak again.
 
 from __future__ import annotations
 
+import operator
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -246,6 +248,29 @@ def _annotators(z: np.ndarray, rng: np.random.Generator, family: MetricFamily) -
         ratings = np.clip(np.rint(1.6 * z[:, None] + 0.6 * noise), -3, 3).astype(np.int64)
     # The mean of five integer ratings is a multiple of 0.2; an exact 0 when they cancel.
     return (ratings.sum(axis=1) / 5.0).astype(np.float32)
+
+
+def split_sizes(name: str, n_scale: float = 1.0, sizes: Sequence[int] | None = None) -> list[int]:
+    """Train / valid / test sample counts: ``sizes`` (default: the variant's) times ``n_scale``, at least 2.
+
+    Raises:
+        UnknownNameError: not a synthetic variant.
+        ConfigError: ``n_scale`` not positive, ``sizes`` not three counts of at least 2.
+    """
+    recipe = get_recipe(name)
+    if not n_scale > 0:
+        raise ConfigError(f"n_scale must be positive, got {n_scale}")
+    counts = list(recipe.sizes)
+    if sizes is not None:
+        try:
+            counts = [operator.index(size) for size in sizes]
+        except TypeError:
+            counts = []
+        if len(counts) != 3 or min(counts) < 2:
+            raise ConfigError(
+                f"sizes must be 3 sample counts (train, valid, test), each at least 2; got {sizes}"
+            )
+    return [max(2, round(size * n_scale)) for size in counts]
 
 
 def labels(
