@@ -107,6 +107,7 @@ def cached_synthetic(
     """
     recipe_name = name.lower()
     recipe = get_recipe(recipe_name)
+    split_sizes(recipe_name, n_scale, sizes)  # refused before it names a file
     size_tag = "" if sizes is None else "_" + "-".join(str(int(size)) for size in sizes)
     path = (
         cache_root(cache_dir)
