@@ -11,7 +11,10 @@ checks), ``train`` (one epoch of ``--batches`` training batches and as many vali
 
 ``--dataset`` picks how the file is read: ``mosei`` (the real-format path), or a synthetic variant with
 ``--data-path`` to a pickle that ``msabench data export`` wrote (its text encoder beside it): the synthetic
-datamodule's path, memory-mapped (``data.options.mmap=true``). Remove ``--out`` when done.
+datamodule's path, memory-mapped (``data.options.mmap=true``). ``--generate`` measures the synthetic path
+from the start instead: a fresh process generates the variant at MOSEI's sample counts (times ``--scale``;
+``data.options.sizes``) into the cache (phase ``generate``), then both runs find it there. Remove ``--out``
+when done.
 """
 
 from __future__ import annotations
@@ -156,10 +159,12 @@ def one_run(args: argparse.Namespace) -> dict[str, Any]:
     overrides = [f"data.batch_size={args.batch_size}", f"data.eval_batch_size={args.batch_size}"]
     if args.dataset != "mosei":
         overrides.append("data.options.mmap=true")
+    if args.generate:
+        overrides.append(f"data.options.sizes=[{','.join(map(str, mosei_counts(args.scale)))}]")
     request = RunRequest(
         method=args.method,
         dataset=args.dataset,
-        data_path=str(args.data_path),
+        data_path=None if args.data_path is None else str(args.data_path),
         train_policy="complete",
         settings=[Setting("inter", rate=0.3)],  # whole modalities: no text re-encoding in the measurement
         output=args.out / "runs",
@@ -189,6 +194,26 @@ def one_run(args: argparse.Namespace) -> dict[str, Any]:
     return {"phases": meter.phases, "vm_hwm_gib": _status_kib("VmHWM") / (1 << 20)}
 
 
+def mosei_counts(scale: float) -> list[int]:
+    """MOSEI's train / valid / test sample counts times ``scale`` (at least 2)."""
+    return [max(2, round(full * scale)) for full in MOSEI_SIZES.values()]
+
+
+def generate_synthetic(args: argparse.Namespace) -> dict[str, Any]:
+    """The job of the generating process: the synthetic variant at MOSEI's counts, into the cache."""
+    from msabench.datamodules.synthetic import cached_synthetic
+
+    meter = PeakMeter()
+    with meter.phase("generate"):
+        path = cached_synthetic(args.dataset, 0, 1.0, sizes=mosei_counts(args.scale))
+    meter.close()
+    return {
+        "phases": meter.phases,
+        "bytes": path.stat().st_size,
+        "vm_hwm_gib": _status_kib("VmHWM") / (1 << 20),
+    }
+
+
 def main() -> None:
     """Write the file (unless given), then run the job twice in fresh processes and print the peaks."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -199,33 +224,50 @@ def main() -> None:
     parser.add_argument("--method", default="lf_dnn")
     parser.add_argument("--batches", type=int, default=20, help="train, validation and test batches")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--generate", action="store_true", help="generate the synthetic --dataset at MOSEI's counts first"
+    )
+    parser.add_argument("--child", choices=("run", "generate"), default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ["MSABENCH_CACHE"] = str(args.out / "cache")
-    if args.child:
-        print(json.dumps(one_run(args)))
+    if args.child is not None:
+        print(json.dumps(one_run(args) if args.child == "run" else generate_synthetic(args)))
         return
+    if args.generate and (args.dataset == "mosei" or args.data_path is not None):
+        sys.exit("error: --generate needs a synthetic --dataset and no --data-path")
     results: dict[str, Any] = {}
-    if args.data_path is None:
+    argv = [sys.executable, "-m", "msabench.bench_memory", "--out", str(args.out), "--dataset", args.dataset]
+    argv += ["--method", args.method, "--batches", str(args.batches), "--batch-size", str(args.batch_size)]
+    argv += ["--scale", str(args.scale)] + (["--generate"] if args.generate else [])
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if args.generate:
+        done = subprocess.run(
+            [*argv, "--child", "generate"], env=env, capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            sys.exit(f"error: generating failed:\n{done.stderr[-4000:]}")
+        generated = json.loads(done.stdout.strip().splitlines()[-1])
+        results["write"] = generated["phases"]["generate"]
+        print(f"generated {args.dataset} ({generated['bytes'] / GIB:.2f} GiB)", flush=True)
+    elif args.data_path is None:
         meter = PeakMeter()
         with meter.phase("write"):
             args.data_path = write_mosei_like(args.out, args.scale)
         meter.close()
         results["write"] = meter.phases["write"]
         print(f"wrote {args.data_path} ({args.data_path.stat().st_size / GIB:.2f} GiB)", flush=True)
-    argv = [sys.executable, "-m", "msabench.bench_memory", "--child", "--out", str(args.out)]
-    argv += ["--dataset", args.dataset, "--data-path", str(args.data_path), "--method", args.method]
-    argv += ["--batches", str(args.batches), "--batch-size", str(args.batch_size)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if args.data_path is not None:
+        argv += ["--data-path", str(args.data_path)]
     for label in ("first run (converts)", "second run (cache exists)"):
-        done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+        done = subprocess.run([*argv, "--child", "run"], env=env, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             sys.exit(f"error: the {label} failed:\n{done.stderr[-4000:]}")
         results[label] = json.loads(done.stdout.strip().splitlines()[-1])
     print(f"{'phase':<40} {'peak RssAnon GiB':>17} {'peak RssFile GiB':>17} {'seconds':>8}")
     if "write" in results:
         w = results["write"]
-        print(f"{'write the pickle':<40} {w['anon_gib']:>17.2f} {w['file_gib']:>17.2f} {w['seconds']:>8.1f}")
+        what = "generate (fresh process)" if args.generate else "write the pickle"
+        print(f"{what:<40} {w['anon_gib']:>17.2f} {w['file_gib']:>17.2f} {w['seconds']:>8.1f}")
     for label in ("first run (converts)", "second run (cache exists)"):
         for phase, p in results[label]["phases"].items():
             name = f"{label}: {phase}"

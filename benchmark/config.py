@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from msabench.config_schema import merge_typed, set_struct_all, type_error, typed_defaults, typed_model_block
+from msabench.datamodules.registry import get_dataset
 from msabench.errors import ConfigError, UnknownNameError
 
 # Keys of the resolved config that do not change what is trained or measured (where and how it is written).
@@ -60,12 +61,8 @@ def dataset_blocks(dataset: str, family: str) -> list[str]:
     ``iemocap``), then the CPU budget of ``synthetic`` for every synthetic variant, then the block of the
     exact dataset name.
     """
-    base = dataset.removeprefix("synthetic-") if dataset.startswith("synthetic-") else dataset
-    family_block = "mosei" if base == "mosei" else family
-    blocks = [family] if family_block == family else [family, family_block]
-    if dataset.startswith("synthetic"):
-        blocks.append("synthetic")
-    blocks.append(dataset)
+    spec = get_dataset(dataset)
+    blocks = [family, spec.config_block, *(["synthetic"] if spec.synthetic else []), dataset]
     return list(dict.fromkeys(blocks))
 
 

@@ -1,5 +1,8 @@
 """Datasets: MMSA pickles (MOSI, MOSEI, SIMS), IEMOCAP (MMIN layout) and the synthetic generator.
 
+Datasets are registered by name with their datamodule and metric family
+(:mod:`~msabench.datamodules.registry`); :func:`build_datamodule` builds one.
+
 >>> dm = build_datamodule("synthetic", train_policy=policy, validation=[val], test=[test], seed=1111)
 >>> dm.setup(); dm.dims.audio_dim
 5
@@ -12,32 +15,43 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from msabench.datamodules.base import DataDims, MSADataModule
-from msabench.datamodules.synthetic import SYNTHETIC_DATASETS, export_synthetic
-from msabench.errors import ConfigError, UnknownNameError
+from msabench.datamodules.registry import DatasetSpec, dataset_names, get_dataset, register_dataset
+from msabench.errors import ConfigError
 
 if TYPE_CHECKING:
-    from msabench.datamodules.base import TrainingPolicy
+    from msabench.datamodules.base import DataDims, MSADataModule, TrainingPolicy
+    from msabench.datamodules.synthetic import export_synthetic
     from msabench.protocols.settings import Setting
 
-__all__ = ["DATASETS", "DataDims", "MSADataModule", "build_datamodule", "export_synthetic"]
+__all__ = [
+    "DATASETS",
+    "DataDims",
+    "DatasetSpec",
+    "MSADataModule",
+    "build_datamodule",
+    "dataset_names",
+    "export_synthetic",
+    "get_dataset",
+    "register_dataset",
+]
 
-DATASETS: Final[tuple[str, ...]] = (*SYNTHETIC_DATASETS, "mosi", "mosei", "sims", "iemocap")
+# The datasets registered by msabench itself (see :func:`dataset_names` for the registry as it is now).
+DATASETS: Final[tuple[str, ...]] = dataset_names()
+# Taken by every dataset's datamodule (the base's options); a dataset's own options come from its signature.
+_SHARED: Final[frozenset[str]] = frozenset({"pin_memory", "cache_dir"})
 
 
-def _datamodule_class(name: str) -> type[MSADataModule]:
-    # Imported here so `import msabench.datamodules` does not pull in h5py for users of the pickles.
-    if name in SYNTHETIC_DATASETS:
-        from msabench.datamodules.synthetic import SyntheticDataModule
+def __getattr__(name: str) -> Any:
+    # These load torch and Lightning: imported when asked for, so reading the registry stays light.
+    if name in ("DataDims", "MSADataModule"):
+        from msabench.datamodules import base
 
-        return SyntheticDataModule
-    if name == "iemocap":
-        from msabench.datamodules.iemocap import IEMOCAPDataModule
+        return getattr(base, name)
+    if name == "export_synthetic":
+        from msabench.datamodules.synthetic import export_synthetic
 
-        return IEMOCAPDataModule
-    from msabench.datamodules.mmsa import MMSADataModule
-
-    return MMSADataModule
+        return export_synthetic
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def build_datamodule(
@@ -60,7 +74,7 @@ def build_datamodule(
     """Build the datamodule of a dataset (not yet set up: call ``setup()`` to load the data).
 
     Args:
-        name: one of :data:`DATASETS` (case-insensitive).
+        name: a registered dataset (:func:`dataset_names`, case-insensitive).
         data_path: the data file (MMSA pickle) or folder (IEMOCAP feature root).
         data_root: the folder holding the datasets (default ``$MSABENCH_DATA``).
         train_policy: draws the training batches' missingness.
@@ -75,37 +89,26 @@ def build_datamodule(
         bert_path: the local encoder the stored text was made with (the synthetic data ship their own).
         normalize: ``none`` or ``train_zscore`` (audio and vision z-scored with the training split's
             statistics; see :mod:`msabench.datamodules.normalize`).
-        **options: dataset options: ``variant``, ``mmap``, ``cache_dir`` (MMSA); ``data_seed``, ``n_scale``,
-            ``cache_dir`` (synthetic); ``fold``, ``target_root`` (IEMOCAP); ``pin_memory`` (all).
+        **options: dataset options: ``variant``, ``mmap`` (MMSA and synthetic); ``data_seed``, ``n_scale``
+            (synthetic); ``fold``, ``target_root`` (IEMOCAP); ``pin_memory``, ``cache_dir`` (all).
 
     Raises:
         UnknownNameError: an unknown dataset.
         ConfigError: an option the dataset does not take, an unknown normalisation.
     """
-    key = name.strip().lower()
-    if key not in DATASETS:
-        raise UnknownNameError("dataset", name, DATASETS)
-    cls = _datamodule_class(key)
-    accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "name"}
-    unknown = sorted(set(options) - accepted)
+    spec = get_dataset(name)
+    key = spec.name
+    cls = spec.datamodule_class()
+    own = {
+        p.name
+        for p in inspect.signature(cls.__init__).parameters.values()
+        if p.kind is not inspect.Parameter.VAR_KEYWORD and p.name not in ("self", "name")
+    }
+    unknown = sorted(set(options) - own - _SHARED)
     if unknown:
-        valid = sorted(
-            accepted
-            - {
-                "train_policy",
-                "validation",
-                "test",
-                "seed",
-                "batch_size",
-                "eval_batch_size",
-                "num_workers",
-                "data_path",
-                "data_root",
-            }
-        )
         raise ConfigError(
             f"dataset {key} has no option {', '.join(repr(u) for u in unknown)}; its options are: "
-            f"{', '.join(valid)}"
+            f"{', '.join(sorted(own | _SHARED))}"
         )
     module = cls(
         key,

@@ -32,9 +32,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
@@ -45,12 +44,17 @@ from msabench.datamodules.base import (
     MSADataModule,
     Ragged,
     SplitData,
-    TrainingPolicy,
     file_sha256,
 )
 from msabench.datamodules.mmsa import DATA_ENV
+from msabench.datamodules.registry import get_dataset
 from msabench.datamodules.safe_pickle import load_npy
 from msabench.errors import ConfigError, DataFormatError, DatasetNotFoundError
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from msabench.datamodules.base import DataOptions
 
 FEATURE_FILES: Final[dict[str, str]] = {
     "audio": "A/comparE.h5",
@@ -60,7 +64,7 @@ FEATURE_FILES: Final[dict[str, str]] = {
 MEAN_STD_FILE: Final[str] = "A/comparE_mean_std.h5"
 SPLIT_PREFIX: Final[dict[str, str]] = {"train": "trn", "valid": "val", "test": "tst"}
 NUM_FOLDS: Final[int] = 10
-DEFAULT_DIR: Final[str] = "IEMOCAP"
+DEFAULT_DIR: Final[str] = get_dataset("iemocap").files["unaligned"].relative_path
 SOURCE_HINT: Final[str] = (
     "the MMIN/IF-MMIN IEMOCAP features (https://github.com/AIM3-RUC/MMIN): A/comparE.h5, "
     "A/comparE_mean_std.h5, "
@@ -244,13 +248,11 @@ class IEMOCAPDataModule(MSADataModule):
 
     Args:
         name: ``iemocap``.
-        data_path: the feature root (holding ``A/``, ``V/``, ``L/``).
-        data_root: the folder holding ``IEMOCAP/`` (default ``$MSABENCH_DATA``).
         fold: the cross-validation fold, 1 to 10.
         target_root: the folder holding ``<fold>/`` label files (default ``<root>/target`` or
             ``<root>/../target``).
-        cache_dir: where file digests are remembered.
-        **kwargs: see :class:`~msabench.datamodules.base.MSADataModule`.
+        **options: see :class:`~msabench.datamodules.base.MSADataModule`; ``data_path`` is the feature root
+            (holding ``A/``, ``V/``, ``L/``), ``data_root`` the folder holding ``IEMOCAP/``.
     """
 
     keep_text_boundaries = False
@@ -259,31 +261,11 @@ class IEMOCAPDataModule(MSADataModule):
         self,
         name: str = "iemocap",
         *,
-        data_path: str | Path | None = None,
-        data_root: str | Path | None = None,
         fold: int = 1,
         target_root: str | Path | None = None,
-        cache_dir: str | Path | None = None,
-        train_policy: TrainingPolicy | None,
-        validation: Sequence[Any],
-        test: Sequence[Any],
-        seed: int,
-        batch_size: int = 64,
-        eval_batch_size: int | None = None,
-        num_workers: int = 0,
-        pin_memory: bool | None = None,
+        **options: Unpack[DataOptions],
     ) -> None:
-        super().__init__(
-            name,
-            train_policy=train_policy,
-            validation=validation,
-            test=test,
-            seed=seed,
-            batch_size=batch_size,
-            eval_batch_size=eval_batch_size,
-            num_workers=num_workers,
-            pin_memory=pin_memory,
-        )
+        super().__init__(name, **options)
         given = fold
         try:
             fold = int(fold)
@@ -291,11 +273,8 @@ class IEMOCAPDataModule(MSADataModule):
             fold = 0
         if not 1 <= fold <= NUM_FOLDS:
             raise ConfigError(f"iemocap fold must be an integer from 1 to {NUM_FOLDS}, got {given!r}")
-        self.data_path = data_path
-        self.data_root = data_root
         self.fold = fold
         self.target_root = target_root
-        self.cache_dir = cache_dir
 
     def _load(self) -> LoadedData:
         root = resolve_root(self.data_path, self.data_root)

@@ -45,7 +45,7 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
@@ -319,7 +319,7 @@ def is_encoder_dir(directory: str | Path) -> bool:
     return (directory / "config.json").is_file() and (directory / WEIGHTS_FILE).is_file()
 
 
-def encode(model: BertModel, ids: np.ndarray, chunk: int = CHUNK_SAMPLES) -> np.ndarray:
+def encode(model: BertModel, ids: np.ndarray, chunk: int = CHUNK_SAMPLES, *, out: Any = None) -> Any:
     """The encoder's last hidden layer on BERT id triplets, float32, zero at padding.
 
     Samples are encoded in chunks of similar length (sorted by length, each chunk cut to its longest
@@ -329,16 +329,19 @@ def encode(model: BertModel, ids: np.ndarray, chunk: int = CHUNK_SAMPLES) -> np.
         model: the encoder.
         ids: (N, 3, L) token ids, attention mask and segment ids.
         chunk: samples per forward pass.
+        out: where to write the features instead of a new array: anything indexed as an (N, L, hidden)
+            array of zeros (``out[rows, :width] = ...``), such as a memory map.
 
     Returns:
-        (N, L, hidden) features.
+        (N, L, hidden) features (``out`` when given).
     """
     import torch
 
     n, _, length = ids.shape
     lengths = ids[:, 1].sum(axis=1)
     order = np.argsort(lengths, kind="stable")
-    out = np.zeros((n, length, model.config.hidden_size), dtype=np.float32)
+    if out is None:
+        out = np.zeros((n, length, model.config.hidden_size), dtype=np.float32)
     with torch.inference_mode():
         for start in range(0, n, chunk):
             rows = order[start : start + chunk]

@@ -10,9 +10,10 @@ from __future__ import annotations
 import functools
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 Content = bytes | str | Callable[[BinaryIO], object]
 
@@ -27,6 +28,32 @@ def _file_mode() -> int:
     return 0o666 & ~umask
 
 
+@contextmanager
+def atomic_file(path: str | Path) -> Iterator[IO[bytes]]:
+    """An open binary file that becomes ``path`` when the block succeeds, and is removed when it fails.
+
+    For writers that need the file itself (its name, for memory maps of its regions), not only a handle.
+
+    Yields:
+        The temporary file, opened ``w+b`` in ``path``'s directory (created if needed).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile(
+        "w+b", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    )
+    try:
+        with handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(handle.name, _file_mode())
+        os.replace(handle.name, path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+
+
 def atomic_write(path: str | Path, content: Content) -> Path:
     """Write ``content`` to ``path`` so that readers see either the old file or the whole new one.
 
@@ -38,25 +65,14 @@ def atomic_write(path: str | Path, content: Content) -> Path:
     Returns:
         The path written.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            if isinstance(content, str):
-                handle.write(content.encode("utf-8"))
-            elif isinstance(content, bytes):
-                handle.write(content)
-            else:
-                content(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, _file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_file(path) as handle:
+        if isinstance(content, str):
+            handle.write(content.encode("utf-8"))
+        elif isinstance(content, bytes):
+            handle.write(content)
+        else:
+            content(handle)  # type: ignore[arg-type]
+    return Path(path)
 
 
 def slug(text: object, keep: str = "-_.") -> str:

@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 
 from msabench import config as config_lib
 from msabench.core.vocabulary import POLICIES, POLICY_CHOICES, RATE_PROTOCOLS
+from msabench.datamodules import get_dataset
 from msabench.errors import ConfigError, UnknownNameError
 from msabench.models import get as get_method
 from msabench.models.base import MSAMethod
@@ -83,12 +84,8 @@ class PreparedRun:
 
 
 def dataset_family(dataset: str) -> str:
-    """Metric family of a dataset name: ``mosi`` (MOSI, MOSEI), ``sims`` or ``iemocap``."""
-    if "iemocap" in dataset:
-        return "iemocap"
-    if "sims" in dataset:
-        return "sims"
-    return "mosi"
+    """Metric family of a dataset name: ``mosi`` (MOSI, MOSEI), ``sims`` or ``iemocap``, as registered."""
+    return get_dataset(dataset).metric_family
 
 
 def resolve_policy_name(name: str, method_cls: type[MSAMethod], cfg: DictConfig) -> str:
