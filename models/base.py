@@ -39,9 +39,13 @@ from msabench.core.batch import Batch, has_complete_view, missing_view
 from msabench.datamodules.base import DataDims
 from msabench.errors import ConfigError
 from msabench.metrics import MSAMetric
+from msabench.models.components.text import TextEncoder
 from msabench.protocols.settings import Setting
 
 REGRESSION_LOSSES: tuple[str, ...] = ("l1", "mse", "smooth_l1")
+
+LossTerms = Mapping[str, "tuple[float, Tensor | LossTerms]"]
+"""Named loss terms, each ``(weight, term)``; a term may be a group of terms (its name is not logged)."""
 
 
 @dataclass
@@ -166,6 +170,43 @@ class MSAMethod(L.LightningModule):
     def output_dim(self) -> int:
         """Width of the prediction head: 1 for regression, the number of classes for classification."""
         return int(self.dims.num_classes) if self.is_classification else 1
+
+    def text_encoder(self, model_cfg: DictConfig, dims: DataDims) -> TextEncoder:
+        """The text encoder every method has, from the ``model`` keys of :class:`TextEncoderConfig`."""
+        return TextEncoder(
+            model_cfg.text_encoder, dims.text_dim, model_cfg.bert_path, model_cfg.bert_finetune
+        )
+
+    def shaped(self, output: Tensor) -> Tensor:
+        """A head's (B, out) output as a prediction: (B,) for regression, (B, C) logits for classification."""
+        return output if self.is_classification else output.squeeze(-1)
+
+    def weighted_total(self, terms: LossTerms) -> dict[str, Tensor]:
+        """The weighted sum of named loss terms under ``loss``, and every term under its own name (logged).
+
+        Terms are summed in the order given, left to right; a group ``(w, {...})`` adds ``w`` times its own
+        weighted sum, so ``a + w * (b + c)`` keeps the grouping of the method's formula.
+
+        Args:
+            terms: name -> ``(weight, term)``, a term being a scalar tensor or a group of terms.
+        """
+        parts: dict[str, Tensor] = {}
+
+        def total(group: LossTerms) -> Tensor:
+            result: Tensor | None = None
+            for name, (weight, term) in group.items():
+                if isinstance(term, Mapping):
+                    value = total(term)
+                else:
+                    parts[name] = value = term
+                weighted = value if weight == 1 else float(weight) * value
+                result = weighted if result is None else result + weighted
+            if result is None:
+                raise ValueError("weighted_total needs at least one term")
+            return result
+
+        loss = total(terms)
+        return {"loss": loss, **parts}
 
     def task_loss(self, prediction: Tensor, label: Tensor) -> Tensor:
         """Cross-entropy for classification; the configured regression loss otherwise.

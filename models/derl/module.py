@@ -1,14 +1,12 @@
 """DERL as an MSAMethod: the network, its disentanglement and reconstruction losses; the rest is the base's.
 
-L = task + λ_orth L_orth + λ_sim L_sim + λ_low L_rec_low + λ_high L_rec_high + λ_bal L_bal (methods.md §4.4).
+L = task + λ_orth L_orth + λ_sim L_sim + λ_low L_rec_low + λ_high L_rec_high + λ_bal L_bal
+(see the method's README).
 The reconstruction terms read the complete view, so they exist in training only; ``forward`` sees the missing
 view alone.
 """
 
 from __future__ import annotations
-
-from itertools import combinations
-from typing import Any
 
 import torch
 from omegaconf import DictConfig
@@ -16,61 +14,19 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from msabench.core.batch import MODALITIES, Batch, complete_view, has_complete_view
+from msabench.datamodules.base import DataDims
 from msabench.errors import ConfigError
 from msabench.models import register
 from msabench.models.base import MSAMethod
-from msabench.models.components.losses import (
-    central_moment_discrepancy,
-    difference_loss,
-    masked_reconstruction_loss,
+from msabench.models.components.losses import masked_reconstruction_loss
+from msabench.models.derl.config import ModelConfig
+from msabench.models.derl.losses import (
+    orthogonality_loss,
+    router_balance_loss,
+    shared_alignment_loss,
+    target_scale,
 )
-from msabench.models.components.text import TextEncoder
 from msabench.models.derl.network import DERL, DERLOutput
-
-
-def orthogonality_loss(private: Tensor, shared: Tensor) -> Tensor:
-    """Σ_m diff(P_m, S_m) + Σ_{m<n} diff(P_m, P_n) on token-pooled (B, M, H) features.
-
-    ``diff`` is MISA's difference loss (soft orthogonality of batch-centred, row-normalised matrices).
-    """
-    modalities = range(private.shape[1])
-    total = sum(difference_loss(private[:, m], shared[:, m]) for m in modalities)
-    total = total + sum(difference_loss(private[:, m], private[:, n]) for m, n in combinations(modalities, 2))
-    return total  # type: ignore[return-value]
-
-
-def shared_alignment_loss(shared: Tensor, n_moments: int = 5) -> Tensor:
-    """Mean over modality pairs of CMD_K between the token-pooled (B, M, H) shared features."""
-    pairs = list(combinations(range(shared.shape[1]), 2))
-    total = sum(central_moment_discrepancy(shared[:, m], shared[:, n], n_moments) for m, n in pairs)
-    return total / len(pairs)  # type: ignore[return-value]
-
-
-def router_balance_loss(router: Tensor) -> Tensor:
-    """Squared coefficient of variation (population variance / mean²) of the mean router probabilities.
-
-    Args:
-        router: (B, M, K) dense router probabilities; averaged over samples and modalities into (K,).
-    """
-    importance = router.reshape(-1, router.shape[-1]).mean(dim=0)
-    return importance.var(unbiased=False) / importance.mean().pow(2).clamp_min(1e-12)
-
-
-def target_scale(target: Tensor, valid: Tensor) -> Tensor:
-    """A modality's scale in a batch: the root of its mean per-feature variance over the valid steps.
-
-    Computed on the device (no host sync) and detached, so it rescales the loss without being a target.
-
-    Args:
-        target: (B, T, D) complete-view features.
-        valid: (B, T) bool, the steps that exist.
-    """
-    weight = valid.unsqueeze(-1).to(target.dtype)
-    count = weight.sum(dim=(0, 1)).clamp_min(1.0)
-    mean = (target * weight).sum(dim=(0, 1)) / count
-    spread = (((target - mean).pow(2) * weight).sum(dim=(0, 1)) / count).mean()
-    # A modality with no spread in the batch (one constant value) is left in its own units.
-    return torch.where(spread > 0, spread.sqrt(), torch.ones_like(spread)).detach()
 
 
 def network_inputs(batch: Batch) -> tuple[Tensor | None, ...]:
@@ -91,16 +47,15 @@ class DERLMethod(MSAMethod):
     """DERL (Li et al., arXiv 2602.01833), trained under the LNLN policy its authors' family uses (P3)."""
 
     paper_policy = "lnln"
+    config_schema = ModelConfig
 
-    def build_network(self, model_cfg: DictConfig, dims: Any) -> DERL:
+    def build_network(self, model_cfg: DictConfig, dims: DataDims) -> DERL:
         if self.cfg.loss.rec_low_scale not in ("target_std", "raw"):
             raise ConfigError(
                 f"unknown loss.rec_low_scale '{self.cfg.loss.rec_low_scale}': use target_std or raw"
             )
         return DERL(
-            text_encoder=TextEncoder(
-                model_cfg.text_encoder, dims.text_dim, model_cfg.bert_path, model_cfg.bert_finetune
-            ),
+            text_encoder=self.text_encoder(model_cfg, dims),
             audio_dim=dims.audio_dim,
             vision_dim=dims.vision_dim,
             output_dim=self.output_dim,
@@ -121,33 +76,23 @@ class DERLMethod(MSAMethod):
     def _run(self, batch: Batch) -> DERLOutput:
         return self.network(*network_inputs(batch))
 
-    def _prediction(self, out: DERLOutput) -> Tensor:
-        return out.prediction if self.is_classification else out.prediction.squeeze(-1)
-
     def forward(self, batch: Batch) -> Tensor:
-        return self._prediction(self._run(batch))
+        return self.shaped(self._run(batch).prediction)
 
     def training_loss(self, batch: Batch) -> dict[str, Tensor]:
         weights = self.cfg.loss
         out = self._run(batch)
         private, shared = out.private.mean(dim=2), out.shared.mean(dim=2)
-        parts = {
-            "task": self.task_loss(self._prediction(out), batch["label"]),
-            "orth": orthogonality_loss(private, shared),
-            "sim": shared_alignment_loss(shared, int(weights.cmd_moments)),
-            "balance": router_balance_loss(out.router),
+        rec: dict[str, Tensor] = self._reconstruction_losses(batch, out) if has_complete_view(batch) else {}
+        terms: dict[str, tuple[float, Tensor]] = {
+            "orth": (weights.lambda_orth, orthogonality_loss(private, shared)),
+            "sim": (weights.lambda_sim, shared_alignment_loss(shared, weights.cmd_moments)),
+            **{k: (weights[f"lambda_{k}"], rec.pop(k)) for k in ("rec_low", "rec_high") if k in rec},
+            "balance": (weights.lambda_balance, router_balance_loss(out.router)),
         }
-        if has_complete_view(batch):
-            parts.update(self._reconstruction_losses(batch, out))
-        scale = {
-            "orth": weights.lambda_orth,
-            "sim": weights.lambda_sim,
-            "rec_low": weights.lambda_rec_low,
-            "rec_high": weights.lambda_rec_high,
-            "balance": weights.lambda_balance,
-        }
-        parts["loss"] = parts["task"] + sum(float(scale[k]) * parts[k] for k in scale if k in parts)
-        return parts
+        task = self.task_loss(self.shaped(out.prediction), batch["label"])
+        # What is left of ``rec`` are the per-modality low-level terms: logged, not added.
+        return {**self.weighted_total({"task": (1.0, task), "regularisers": (1.0, terms)}), **rec}
 
     def _reconstruction_losses(self, batch: Batch, out: DERLOutput) -> dict[str, Tensor]:
         """Both levels against the complete view, encoded without gradients (a target, as in TF-Mamba)."""
@@ -156,10 +101,10 @@ class DERLMethod(MSAMethod):
         losses: dict[str, Tensor] = {}
         complete = complete_view(batch)
         target = None
-        if float(weights.lambda_rec_high) > 0 or uses_bert:
+        if weights.lambda_rec_high > 0 or uses_bert:
             with torch.no_grad():
                 target = self.network.encode(*network_inputs(complete))
-        if float(weights.lambda_rec_low) > 0:
+        if weights.lambda_rec_low > 0:
             # The complete padding mask: an absent modality has no positions in the missing view's
             # ``m_valid``, yet every complete step of it is a step the missing view lost.
             dropped = tuple(complete[f"{m}_valid"] & ~batch[f"{m}_keep"] for m in MODALITIES)  # type: ignore
@@ -183,7 +128,7 @@ class DERLMethod(MSAMethod):
                 losses[f"rec_low_{m}"] = term.detach()
                 per_modality.append(term)
             losses["rec_low"] = torch.stack(per_modality).mean()
-        if float(weights.lambda_rec_high) > 0 and target is not None:
+        if weights.lambda_rec_high > 0 and target is not None:
             rebuilt_tokens = self.network.reconstruct_high(out.private, out.shared)
             losses["rec_high"] = F.mse_loss(rebuilt_tokens, target.tokens)
         return losses

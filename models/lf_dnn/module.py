@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from omegaconf import DictConfig
 from torch import Tensor
 
 from msabench.core.batch import Batch
+from msabench.datamodules.base import DataDims
 from msabench.models import register
 from msabench.models.base import MSAMethod
-from msabench.models.components.text import TextEncoder
+from msabench.models.lf_dnn.config import ModelConfig
 from msabench.models.lf_dnn.network import LFDNN
 
 
@@ -19,13 +18,11 @@ class LFDNNMethod(MSAMethod):
     """MMSA's LF_DNN; under missing data it trains with the protocol being run (``matched``)."""
 
     paper_policy = "matched"
+    config_schema = ModelConfig
 
-    def build_network(self, model_cfg: DictConfig, dims: Any) -> LFDNN:
-        text = TextEncoder(
-            model_cfg.text_encoder, dims.text_dim, model_cfg.bert_path, model_cfg.bert_finetune
-        )
+    def build_network(self, model_cfg: DictConfig, dims: DataDims) -> LFDNN:
         return LFDNN(
-            text_encoder=text,
+            text_encoder=self.text_encoder(model_cfg, dims),
             audio_dim=dims.audio_dim,
             vision_dim=dims.vision_dim,
             output_dim=self.output_dim,
@@ -42,16 +39,17 @@ class LFDNNMethod(MSAMethod):
         )
 
     def forward(self, batch: Batch) -> Tensor:
-        out = self.network(
-            batch["text"],
-            batch["audio"],
-            batch["audio_valid"],
-            batch["vision"],
-            batch["vision_valid"],
-            batch["text_valid"],
-            batch.get("text_ids"),
+        return self.shaped(
+            self.network(
+                batch["text"],
+                batch["audio"],
+                batch["audio_valid"],
+                batch["vision"],
+                batch["vision_valid"],
+                batch["text_valid"],
+                batch.get("text_ids"),
+            )
         )
-        return out if self.is_classification else out.squeeze(-1)
 
     def training_loss(self, batch: Batch) -> dict[str, Tensor]:
         return {"loss": self.task_loss(self(batch), batch["label"])}

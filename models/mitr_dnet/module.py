@@ -7,15 +7,17 @@ from typing import Any
 
 import torch
 from omegaconf import DictConfig
-from torch import Tensor, nn
+from torch import Tensor
 
 from msabench.core.batch import MODALITIES, Batch, complete_view
+from msabench.datamodules.base import DataDims
 from msabench.errors import ConfigError
 from msabench.models import register
 from msabench.models.base import MSAMethod, Stage
 from msabench.models.components.losses import masked_reconstruction_loss
-from msabench.models.components.text import TextEncoder
-from msabench.models.mitr_dnet.network import Encoding, MITRDNet
+from msabench.models.mitr_dnet.config import ModelConfig
+from msabench.models.mitr_dnet.losses import attraction_loss, distillation_losses
+from msabench.models.mitr_dnet.network import MITRDNet
 
 
 def network_inputs(batch: Batch) -> dict[str, Any]:
@@ -24,56 +26,23 @@ def network_inputs(batch: Batch) -> dict[str, Any]:
     return {**{k: batch[k] for k in keys}, "text_ids": batch.get("text_ids")}  # type: ignore[literal-required]
 
 
-def attraction_loss(p_missing: Tensor, z_complete: Tensor, p_complete: Tensor, z_missing: Tensor) -> Tensor:
-    """SimSiam attraction per modality, -1/2 [cos(p'_m, z_m) + cos(p_m, z'_m)], batch mean.
-
-    Args:
-        p_missing: (B, 3, d) predictions of the missing view.
-        z_complete: (B, 3, d) projections of the complete view (stop-gradient).
-        p_complete: (B, 3, d) predictions of the complete view.
-        z_missing: (B, 3, d) projections of the missing view (stop-gradient).
-
-    Returns:
-        (3,) one loss per modality (text, audio, vision).
-    """
-    cos = nn.functional.cosine_similarity
-    return -0.5 * (
-        cos(p_missing, z_complete.detach(), dim=-1) + cos(p_complete, z_missing.detach(), dim=-1)
-    ).mean(0)
-
-
-def distillation_losses(student: Encoding, teacher: Encoding) -> dict[str, Tensor]:
-    """The three distillation terms, each summed over modalities; nothing is detached, as released.
-
-    ``kd_ts_tf``: sum_m L1(z̄'_m, F), teacher fused -> student unimodal;
-    ``kd_ts_mib``: sum_m MSE(z̄'_m, z̄_m), teacher unimodal -> student unimodal;
-    ``kd_ss_tf``: sum_m MSE(z̄'_m, F'), student fused -> student unimodal.
-    """
-    pooled = student.pooled
-    return {
-        "kd_ts_tf": (pooled - teacher.fused.unsqueeze(1)).abs().mean(dim=(0, 2)).sum(),
-        "kd_ts_mib": (pooled - teacher.pooled).pow(2).mean(dim=(0, 2)).sum(),
-        "kd_ss_tf": (pooled - student.fused.unsqueeze(1)).pow(2).mean(dim=(0, 2)).sum(),
-    }
-
-
 class _MITRDNetBase(MSAMethod):
     """What the teacher stage and the main method share: the network, its inputs and the parameter groups."""
 
-    def build_network(self, model_cfg: DictConfig, dims: Any) -> MITRDNet:
-        width = int(model_cfg.timnet_filters) * len(model_cfg.timnet_dilations)
-        if width % int(model_cfg.fusion_heads):
+    config_schema = ModelConfig
+
+    def build_network(self, model_cfg: DictConfig, dims: DataDims) -> MITRDNet:
+        width = model_cfg.timnet_filters * len(model_cfg.timnet_dilations)
+        if width % model_cfg.fusion_heads:
             raise ConfigError(
                 f"model.fusion_heads={model_cfg.fusion_heads} must divide the width "
                 f"timnet_filters x len(timnet_dilations) = {width}"
             )
         if model_cfg.flip_axis not in ("channel", "time"):
             raise ConfigError(f"unknown model.flip_axis '{model_cfg.flip_axis}': use channel or time")
-        text = TextEncoder(
-            model_cfg.text_encoder, dims.text_dim, model_cfg.bert_path, model_cfg.bert_finetune
-        )
+        text = self.text_encoder(model_cfg, dims)
         for name, dim in (("text", text.output_dim), ("audio", dims.audio_dim), ("vision", dims.vision_dim)):
-            if dim % int(model_cfg.encoder_heads):
+            if dim % model_cfg.encoder_heads:
                 raise ConfigError(
                     f"model.encoder_heads={model_cfg.encoder_heads} must divide the {name} width {dim}"
                 )
@@ -111,8 +80,7 @@ class _MITRDNetBase(MSAMethod):
         )
 
     def forward(self, batch: Batch) -> Tensor:
-        out = self.network(**network_inputs(batch))
-        return out if self.is_classification else out.squeeze(-1)
+        return self.shaped(self.network(**network_inputs(batch)))
 
     def parameter_groups(self) -> list[dict[str, Any]]:
         """The released five groups: BERT weights, BERT biases and LayerNorms, audio/video TIMNET, the rest.
@@ -172,7 +140,7 @@ class MITRDNetMethod(_MITRDNetBase):
     paper_policy = "matched"
     validation_uses_complete_view = True
 
-    def __init__(self, cfg: DictConfig, dims: Any, previous: MSAMethod | None = None) -> None:
+    def __init__(self, cfg: DictConfig, dims: DataDims, previous: MSAMethod | None = None) -> None:
         super().__init__(cfg, dims, previous)
         if previous is None:
             self.teacher: MITRDNet | None = None
@@ -190,11 +158,11 @@ class MITRDNetMethod(_MITRDNetBase):
         self.teacher = self.freeze(copy.deepcopy(previous.network))  # type: ignore[assignment]
 
     def training_loss(self, batch: Batch) -> dict[str, Tensor]:
-        return self.mitr_loss(batch, float(self.cfg.loss.kd_weight))
+        return self.mitr_loss(batch, self.cfg.loss.kd_weight)
 
     def validation_loss(self, batch: Batch, prediction: Tensor) -> dict[str, Tensor]:
         # The released selection loss: the full training loss, with the distillation weight lowered to 0.1.
-        return self.mitr_loss(batch, float(self.cfg.loss.val_kd_weight))
+        return self.mitr_loss(batch, self.cfg.loss.val_kd_weight)
 
     def mitr_loss(self, batch: Batch, kd_weight: float) -> dict[str, Tensor]:
         """The total loss and its parts, from a batch that carries both views.
@@ -224,22 +192,16 @@ class MITRDNetMethod(_MITRDNetBase):
             masked_reconstruction_loss(r, t, d)
             for r, t, d in zip(self.network.reconstruct(student.sequences), targets, dropped, strict=True)
         )
-        parts = {
-            "pred_missing": self.task_loss(self._prediction(student), batch["label"]),
-            "pred_complete": self.task_loss(self._prediction(teacher), batch["label"]),
-            "attraction": attraction,
-            "reconstruction": reconstruction,
-            **distillation_losses(student, teacher),
-        }
         loss_cfg = self.cfg.loss
-        parts["loss"] = (
-            parts["pred_missing"]
-            + parts["pred_complete"]
-            + float(loss_cfg.attraction_weight) * attraction
-            + float(loss_cfg.reconstruction_weight) * reconstruction
-            + kd_weight * (parts["kd_ts_tf"] + parts["kd_ts_mib"] + parts["kd_ss_tf"])
+        return self.weighted_total(
+            {
+                "pred_missing": (1.0, self.task_loss(self.shaped(student.prediction), batch["label"])),
+                "pred_complete": (1.0, self.task_loss(self.shaped(teacher.prediction), batch["label"])),
+                "attraction": (loss_cfg.attraction_weight, attraction),
+                "reconstruction": (loss_cfg.reconstruction_weight, reconstruction),  # type: ignore[dict-item]
+                "distillation": (
+                    kd_weight,
+                    {k: (1.0, v) for k, v in distillation_losses(student, teacher).items()},
+                ),
+            }
         )
-        return parts  # type: ignore[return-value]
-
-    def _prediction(self, encoding: Encoding) -> Tensor:
-        return encoding.prediction if self.is_classification else encoding.prediction.squeeze(-1)

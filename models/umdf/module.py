@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from omegaconf import DictConfig
 from torch import Tensor
 
 from msabench.core.batch import MODALITIES, Batch, complete_view
+from msabench.datamodules.base import DataDims
 from msabench.errors import ConfigError
 from msabench.models import register
-from msabench.models.base import MSAMethod
-from msabench.models.components.text import TextEncoder
+from msabench.models.base import LossTerms, MSAMethod
+from msabench.models.umdf.config import ModelConfig
 from msabench.models.umdf.losses import prediction_distillation, representation_distillation
 from msabench.models.umdf.network import ANCHORS, UMDFNetwork, UMDFOutput
 
@@ -28,8 +27,9 @@ class UMDFMethod(MSAMethod):
     """UMDF (AAAI 2024): unified self-distillation under S1 stochastic missingness; tests the missing view."""
 
     paper_policy = "stochastic"
+    config_schema = ModelConfig
 
-    def build_network(self, model_cfg: DictConfig, dims: Any) -> UMDFNetwork:
+    def build_network(self, model_cfg: DictConfig, dims: DataDims) -> UMDFNetwork:
         for key, valid in CHOICES.items():
             if model_cfg[key] not in valid:
                 raise ConfigError(f"model.{key} must be one of {', '.join(valid)}, not '{model_cfg[key]}'")
@@ -37,14 +37,12 @@ class UMDFMethod(MSAMethod):
             raise ConfigError(
                 f"model.dim={model_cfg.dim} is not divisible by model.num_heads={model_cfg.num_heads}"
             )
-        if model_cfg.max_len is not None and int(model_cfg.max_len) < 1:
+        if model_cfg.max_len is not None and model_cfg.max_len < 1:
             raise ConfigError(
                 f"model.max_len must be null or a positive number of steps, not {model_cfg.max_len}"
             )
         return UMDFNetwork(
-            text_encoder=TextEncoder(
-                model_cfg.text_encoder, dims.text_dim, model_cfg.bert_path, model_cfg.bert_finetune
-            ),
+            text_encoder=self.text_encoder(model_cfg, dims),
             audio_dim=dims.audio_dim,
             vision_dim=dims.vision_dim,
             output_dim=self.output_dim,
@@ -78,40 +76,37 @@ class UMDFMethod(MSAMethod):
         )
 
     def forward(self, batch: Batch) -> Tensor:
-        return self._squeezed(self.encode(batch).prediction)
+        return self.shaped(self.encode(batch).prediction)
 
     def training_loss(self, batch: Batch) -> dict[str, Tensor]:
         w = self.cfg.loss
         missing = self.encode(batch)
         complete = self.encode(complete_view(batch))
-        parts = {
-            "task_missing": self.task_loss(self._squeezed(missing.prediction), batch["label"]),
-            "task_complete": self.task_loss(self._squeezed(complete.prediction), batch["label"]),
-            "distill_pred": self._distill_prediction(missing, complete),
-            "distill_rep": self._distill_representation(missing, complete),
+        terms: dict[str, tuple[float, Tensor | LossTerms]] = {
+            "task_missing": (w.task_missing, self.task_loss(self.shaped(missing.prediction), batch["label"])),
+            "task_complete": (
+                w.task_complete,
+                self.task_loss(self.shaped(complete.prediction), batch["label"]),
+            ),
+            "distill_pred": (w.prediction, self._distill_prediction(missing, complete)),
+            "distill_rep": (w.representation, self._distill_representation(missing, complete)),
         }
-        loss = (
-            w.task_missing * parts["task_missing"]
-            + w.task_complete * parts["task_complete"]
-            + w.prediction * parts["distill_pred"]
-            + w.representation * parts["distill_rep"]
-        )
         if w.bidirectional:
             # The reverse (mutual-learning) direction: the complete view learns from the detached missing one.
-            parts["reverse_pred"] = self._distill_prediction(complete, missing)
-            parts["reverse_rep"] = self._distill_representation(complete, missing)
-            reverse = w.prediction * parts["reverse_pred"] + w.representation * parts["reverse_rep"]
-            loss = loss + w.reverse_scale * reverse
-        return {"loss": loss, **parts}
+            terms["reverse"] = (
+                w.reverse_scale,
+                {
+                    "reverse_pred": (w.prediction, self._distill_prediction(complete, missing)),
+                    "reverse_rep": (w.representation, self._distill_representation(complete, missing)),
+                },
+            )
+        return self.weighted_total(terms)
 
     def _distill_prediction(self, student: UMDFOutput, teacher: UMDFOutput) -> Tensor:
         return prediction_distillation(
-            student.prediction, teacher.prediction, self.is_classification, float(self.cfg.loss.temperature)
+            student.prediction, teacher.prediction, self.is_classification, self.cfg.loss.temperature
         )
 
     @staticmethod
     def _distill_representation(student: UMDFOutput, teacher: UMDFOutput) -> Tensor:
         return representation_distillation(student.modality, student.joint, teacher.modality, teacher.joint)
-
-    def _squeezed(self, prediction: Tensor) -> Tensor:
-        return prediction if self.is_classification else prediction.squeeze(-1)

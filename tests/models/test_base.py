@@ -152,3 +152,15 @@ def test_warmup_cosine_warms_up_then_anneals_to_zero() -> None:
     with pytest.raises(ConfigError, match="unknown optim.scheduler.name 'step'"):
         lr_multiplier({"name": "step"}, 10)
     assert math.isclose(lr_multiplier({"name": "linear_decay", "n_const": 0, "n_decay": 0}, 1)(0), 0.0)
+
+
+def test_weighted_total_sums_in_order_keeps_groups_and_returns_every_named_term() -> None:
+    a, b, c, d = (torch.tensor(v) for v in (1.0, 2.0, 3.0, 4.0))
+    parts = MSAMethod.weighted_total(
+        None, {"a": (1.0, a), "g": (0.5, {"b": (2.0, b), "c": (1, c)}), "d": (3, d)}
+    )  # type: ignore[arg-type]
+    assert list(parts) == ["loss", "a", "b", "c", "d"]  # the group's own name is not a logged part
+    assert float(parts["loss"]) == 1.0 + 0.5 * (2.0 * 2.0 + 3.0) + 3 * 4.0
+    assert all(parts[k] is t for k, t in zip("abcd", (a, b, c, d), strict=True))
+    with pytest.raises(ValueError):
+        MSAMethod.weighted_total(None, {})  # type: ignore[arg-type]

@@ -16,12 +16,8 @@ from msabench.datamodules.base import DataDims
 from msabench.errors import ConfigError
 from msabench.models import get
 from msabench.models.components.losses import masked_reconstruction_loss
-from msabench.models.derl.module import (
-    DERLMethod,
-    orthogonality_loss,
-    router_balance_loss,
-    shared_alignment_loss,
-)
+from msabench.models.derl.losses import orthogonality_loss, router_balance_loss, shared_alignment_loss
+from msabench.models.derl.module import DERLMethod
 from msabench.models.derl.network import SharedExperts
 from msabench.protocols import Setting
 

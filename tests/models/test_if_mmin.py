@@ -16,7 +16,8 @@ from msabench.config import compose
 from msabench.models import get
 from msabench.models.components.losses import central_moment_discrepancy
 from msabench.models.components.mmin_blocks import missing_inputs
-from msabench.models.if_mmin.module import IFMMINPretrain, invariant_cmd
+from msabench.models.if_mmin.losses import invariant_cmd
+from msabench.models.if_mmin.module import IFMMINPretrain
 
 SHAPES = {"text": (7, 6), "audio": (9, 3), "vision": (8, 4)}
 CONDITIONS = torch.tensor(

@@ -13,11 +13,10 @@ from msabench import config as config_lib
 from msabench.errors import ConfigError
 from msabench.models.components.layers import BatchNorm1d
 from msabench.models.components.mult_transformer import MulTEncoder, future_mask, mult_positions
+from msabench.models.mitr_dnet.losses import attraction_loss, distillation_losses
 from msabench.models.mitr_dnet.module import (
     MITRDNetMethod,
     MITRDNetTeacher,
-    attraction_loss,
-    distillation_losses,
 )
 from msabench.models.mitr_dnet.network import Encoding, TIMNet
 from msabench.protocols.settings import Setting

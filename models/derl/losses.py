@@ -1,0 +1,55 @@
+"""DERL's losses beyond the task loss: orthogonality, shared alignment, router balance, a target's scale."""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import torch
+from torch import Tensor
+
+from msabench.models.components.losses import central_moment_discrepancy, difference_loss
+
+
+def orthogonality_loss(private: Tensor, shared: Tensor) -> Tensor:
+    """Σ_m diff(P_m, S_m) + Σ_{m<n} diff(P_m, P_n) on token-pooled (B, M, H) features.
+
+    ``diff`` is MISA's difference loss (soft orthogonality of batch-centred, row-normalised matrices).
+    """
+    modalities = range(private.shape[1])
+    total = sum(difference_loss(private[:, m], shared[:, m]) for m in modalities)
+    total = total + sum(difference_loss(private[:, m], private[:, n]) for m, n in combinations(modalities, 2))
+    return total  # type: ignore[return-value]
+
+
+def shared_alignment_loss(shared: Tensor, n_moments: int = 5) -> Tensor:
+    """Mean over modality pairs of CMD_K between the token-pooled (B, M, H) shared features."""
+    pairs = list(combinations(range(shared.shape[1]), 2))
+    total = sum(central_moment_discrepancy(shared[:, m], shared[:, n], n_moments) for m, n in pairs)
+    return total / len(pairs)  # type: ignore[return-value]
+
+
+def router_balance_loss(router: Tensor) -> Tensor:
+    """Squared coefficient of variation (population variance / mean²) of the mean router probabilities.
+
+    Args:
+        router: (B, M, K) dense router probabilities; averaged over samples and modalities into (K,).
+    """
+    importance = router.reshape(-1, router.shape[-1]).mean(dim=0)
+    return importance.var(unbiased=False) / importance.mean().pow(2).clamp_min(1e-12)
+
+
+def target_scale(target: Tensor, valid: Tensor) -> Tensor:
+    """A modality's scale in a batch: the root of its mean per-feature variance over the valid steps.
+
+    Computed on the device (no host sync) and detached, so it rescales the loss without being a target.
+
+    Args:
+        target: (B, T, D) complete-view features.
+        valid: (B, T) bool, the steps that exist.
+    """
+    weight = valid.unsqueeze(-1).to(target.dtype)
+    count = weight.sum(dim=(0, 1)).clamp_min(1.0)
+    mean = (target * weight).sum(dim=(0, 1)) / count
+    spread = (((target - mean).pow(2) * weight).sum(dim=(0, 1)) / count).mean()
+    # A modality with no spread in the batch (one constant value) is left in its own units.
+    return torch.where(spread > 0, spread.sqrt(), torch.ones_like(spread)).detach()
