@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 import lightning as L
 import torch
@@ -84,6 +84,9 @@ class Stage:
     validation: Literal["auto", "complete"] = "auto"
 
 
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
+
 class MSAMethod(L.LightningModule):
     """Shared logic of every method.
 
@@ -91,6 +94,7 @@ class MSAMethod(L.LightningModule):
     """
 
     method_name: ClassVar[str] = ""
+    network: nn.Module  # the method's network; each method names its own class here, for the type checker
     paper_policy: ClassVar[str] = "matched"
     validation_uses_complete_view: ClassVar[bool] = False
     """True when ``validation_loss`` needs the complete view (MITR-DNet's selection loss has distillation
@@ -226,7 +230,7 @@ class MSAMethod(L.LightningModule):
             case other:
                 raise AssertionError(f"loss.regression '{other}' passed the check in __init__")
 
-    def freeze(self, module: nn.Module) -> nn.Module:
+    def frozen(self, module: ModuleT) -> ModuleT:
         """Freeze ``module`` (a teacher): no gradients, and kept in eval mode even when the method trains."""
         module.requires_grad_(False)
         module.eval()

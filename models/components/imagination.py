@@ -8,6 +8,7 @@ student's text source, the hand-over between stages and the prediction are here,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 from omegaconf import DictConfig
@@ -28,6 +29,8 @@ from msabench.models.components.text import TextEncoder
 class ImaginationStage(MSAMethod):
     """A stage of MMIN or IF-MMIN: the text source (fixed features only) and the prediction from the view."""
 
+    network: UnimodalEncoders
+
     def text_encoder(self, model_cfg: DictConfig, dims: DataDims) -> TextEncoder:
         """The stored features or a frozen BERT; a fine-tuned BERT is refused (it would move the teacher)."""
         return text_source(
@@ -42,7 +45,7 @@ class ImaginationStage(MSAMethod):
 class ImaginationPretrain(ImaginationStage):
     """Stage 1 on complete data; ``network_cls`` is the method's stage-1 network (the teacher's shape too)."""
 
-    network_cls: ClassVar[type[UnimodalEncoders]]
+    network_cls: ClassVar[Callable[..., UnimodalEncoders]]  # the stage-1 network class (takes dropout)
 
     @classmethod
     def pretrain_network(
@@ -70,13 +73,15 @@ class ImaginationStudent(ImaginationStage):
     untrained; their weights then come from the state dict.
     """
 
+    teacher: UnimodalEncoders
+
     paper_policy = "conditions"
     pretrain: ClassVar[type[ImaginationPretrain]]
 
     def __init__(self, cfg: DictConfig, dims: DataDims, previous: MSAMethod | None = None) -> None:
         super().__init__(cfg, dims)
         # The teacher reads the student's text source (stored features, or the same frozen BERT).
-        self.teacher = self.freeze(
+        self.teacher = self.frozen(
             self.pretrain.pretrain_network(cfg.model, dims, self.output_dim, self.network.text_features)
         )
         if previous is not None:

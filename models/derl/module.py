@@ -46,6 +46,8 @@ def network_inputs(batch: Batch) -> tuple[Tensor | None, ...]:
 class DERLMethod(MSAMethod):
     """DERL (Li et al., arXiv 2602.01833), trained under the LNLN policy its authors' family uses (P3)."""
 
+    network: DERL
+
     paper_policy = "lnln"
     config_schema = ModelConfig
 

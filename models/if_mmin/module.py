@@ -55,6 +55,9 @@ class IFMMINPretrain(ImaginationPretrain):
 class IFMMIN(ImaginationStudent):
     """IF-MMIN (Zuo et al., ICASSP 2023): the stage-2 student with its frozen stage-1 teacher."""
 
+    network: IFMMINNetwork
+    teacher: IFMMINPretrainNetwork
+
     config_schema = ModelConfig
     pretrain = IFMMINPretrain
 

@@ -17,6 +17,8 @@ from msabench.models.lf_dnn.network import LFDNN
 class LFDNNMethod(MSAMethod):
     """MMSA's LF_DNN; under missing data it trains with the protocol being run (``matched``)."""
 
+    network: LFDNN
+
     paper_policy = "matched"
     config_schema = ModelConfig
 

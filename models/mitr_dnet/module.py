@@ -29,6 +29,8 @@ def network_inputs(batch: Batch) -> dict[str, Any]:
 class _MITRDNetBase(MSAMethod):
     """What the teacher stage and the main method share: the network, its inputs and the parameter groups."""
 
+    network: MITRDNet
+
     config_schema = ModelConfig
 
     def build_network(self, model_cfg: DictConfig, dims: DataDims) -> MITRDNet:
@@ -155,7 +157,7 @@ class MITRDNetMethod(_MITRDNetBase):
         return [Stage("main", cls)]
 
     def init_from_previous(self, previous: MSAMethod) -> None:
-        self.teacher = self.freeze(copy.deepcopy(previous.network))  # type: ignore[assignment]
+        self.teacher = self.frozen(copy.deepcopy(previous.network))
 
     def training_loss(self, batch: Batch) -> dict[str, Tensor]:
         return self.mitr_loss(batch, self.cfg.loss.kd_weight)

@@ -30,6 +30,7 @@ class MMINPretrain(ImaginationPretrain):
 class MMIN(ImaginationStudent):
     """MMIN (Zhao et al., ACL 2021): the stage-2 student with its frozen stage-1 teacher."""
 
+    network: MMINNetwork
     config_schema = ModelConfig
     pretrain = MMINPretrain
 

@@ -26,6 +26,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
 class UMDFMethod(MSAMethod):
     """UMDF (AAAI 2024): unified self-distillation under S1 stochastic missingness; tests the missing view."""
 
+    network: UMDFNetwork
+
     paper_policy = "stochastic"
     config_schema = ModelConfig
 
