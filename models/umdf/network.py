@@ -1,7 +1,7 @@
 """UMDF's network: encoders, multi-grained crossmodal interaction (MCIM), dynamic feature integration (DFIM).
 
 One ``nn.Module`` serves both views. Only the abstract and the Figure 2 legend of the paper are known
-(methods.md §2.1); the layer-level design follows methods.md §2.3, which mirrors the same group's CorrKD/HRLF
+(README, "What it does"); the layer-level design is [proposed] after the same group's CorrKD/HRLF
 components. Every choice the sources leave open is a constructor argument (and a ``model.*`` config key),
 listed in the README.
 
