@@ -1,6 +1,6 @@
 """Blocks shared by MMIN and IF-MMIN (its extension): encoders, the residual autoencoder, the classifier.
 
-One implementation serves both methods (``spec/methods.md`` §1.3, §1.4, §5.2):
+One implementation serves both methods (models/mmin/README.md and models/if_mmin/README.md, "What it does"):
 
 - :class:`LSTMMaxPoolEncoder` (audio, vision) and :class:`TextCNN` (text): the unimodal utterance encoders;
 - :class:`UnimodalEncoders`: the base of every MMIN/IF-MMIN network, holding the three encoders as *top-level*
@@ -164,7 +164,7 @@ class ResidualAE(nn.Module):
 
     Block k has an encoder (dim -> layers[0] -> ... -> layers[-1], LeakyReLU between, none after the last) and
     a decoder (the mirror image with ReLU, linear output); no dropout, no BatchNorm. The recurrences
-    (``spec/methods.md`` §1.4, §5.2), with x the input, s the invariant features, out_0 = 0 unless stated:
+    (the two READMEs, "What it does"), with x the input, s the invariant features, out_0 = 0 unless stated:
 
     - ``mmin``: in_1 = x, in_k = in_{k-1} + out_{k-1}; output Tr(in_n + out_n).
     - ``if_mmin`` (IF-MMIN's repository since 2024-09-04): out_0 = x, in_k = out_{k-1} + s; output Tr(out_n).

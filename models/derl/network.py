@@ -1,7 +1,7 @@
 """DERL's network: token compression, hybrid (private + routed shared) experts, decoders, gated expert fusion.
 
-Everything architectural is [proposed] in ``spec/methods.md`` §4.3 (no code of the authors is public); every
-choice is a constructor argument named as the config key that sets it.
+Everything architectural is [proposed] (README, "What the paper states"; no code of the authors is
+public); every choice is a constructor argument named as the config key that sets it.
 """
 
 from __future__ import annotations
@@ -256,7 +256,7 @@ class SharedExperts(nn.Module):
 
 
 class DERL(nn.Module):
-    """Disentangled expert representation learning for MSA with missing modalities (methods.md §4.3).
+    """Disentangled expert representation learning for MSA with missing modalities (README, the design).
 
     Args:
         text_encoder: gives the text token features (stored BERT states or a local BERT on ``text_ids``).

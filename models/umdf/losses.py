@@ -1,4 +1,4 @@
-"""UMDF's self-distillation terms (methods.md §2.4, all [proposed]): the teacher side is always detached."""
+"""UMDF's self-distillation terms (README, "What it does"; all [proposed]); the teacher side is detached."""
 
 from __future__ import annotations
 

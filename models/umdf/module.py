@@ -11,8 +11,9 @@ from msabench.errors import ConfigError
 from msabench.models import register
 from msabench.models.base import LossTerms, MSAMethod
 from msabench.models.umdf.config import ModelConfig
+from msabench.models.umdf.dfim import ANCHORS
 from msabench.models.umdf.losses import prediction_distillation, representation_distillation
-from msabench.models.umdf.network import ANCHORS, UMDFNetwork, UMDFOutput
+from msabench.models.umdf.network import UMDFNetwork, UMDFOutput
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "coarse_summary": ("learned", "mean"),

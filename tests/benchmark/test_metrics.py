@@ -24,7 +24,7 @@ from msabench.metrics import (
     sims_metrics,
 )
 
-# §4.7 golden examples, float32 inputs as the spec computed them
+# Golden examples: float32 inputs, expected values fixed in advance (not computed by the code under test)
 MOSI_TRUE = np.array([-3.0, -1.6, -0.5, 0.0, 0.0, 0.5, 1.5, 2.5, 2.8, -2.2], dtype=np.float32)
 MOSI_PRED = np.array([-2.2, 0.4, 0.2, 0.0, -0.2, 0.0, 2.2, 1.8, 0.4, -2.5], dtype=np.float32)
 MOSI_GOLDEN = {

@@ -12,7 +12,7 @@ import torch
 
 from msabench.models.components.layers import masked_mean
 from msabench.models.derl.network import TokenCompressor
-from msabench.models.umdf.network import DFIM, resample_onto
+from msabench.models.umdf.dfim import DFIM, resample_onto
 
 
 def _valid(batch: int, length: int, generator: torch.Generator, low: int = 1) -> torch.Tensor:

@@ -18,7 +18,8 @@ from msabench.models.mitr_dnet.module import (
     MITRDNetMethod,
     MITRDNetTeacher,
 )
-from msabench.models.mitr_dnet.network import Encoding, TIMNet
+from msabench.models.mitr_dnet.network import Encoding
+from msabench.models.mitr_dnet.timnet import TIMNet
 from msabench.protocols.settings import Setting
 
 LENGTHS = {"text": 6, "audio": 7, "vision": 9}

@@ -12,16 +12,10 @@ from torch import Tensor
 from msabench import config as config_lib
 from msabench.core.batch import complete_view
 from msabench.errors import ConfigError
+from msabench.models.umdf.dfim import ANCHORS, DFIM, resample_onto
+from msabench.models.umdf.layers import MaskedAttention, window_any, window_mean
 from msabench.models.umdf.losses import prediction_distillation, representation_distillation
 from msabench.models.umdf.module import UMDFMethod
-from msabench.models.umdf.network import (
-    ANCHORS,
-    DFIM,
-    MaskedAttention,
-    resample_onto,
-    window_any,
-    window_mean,
-)
 from msabench.protocols.settings import Setting
 
 LENGTHS = {"text": 6, "audio": 9, "vision": 11}
