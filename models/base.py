@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar, cast
 
 import lightning as L
 import torch
@@ -173,7 +173,10 @@ class MSAMethod(L.LightningModule):
     @property
     def output_dim(self) -> int:
         """Width of the prediction head: 1 for regression, the number of classes for classification."""
-        return int(self.dims.num_classes) if self.is_classification else 1
+        if not self.is_classification:
+            return 1
+        assert self.dims.num_classes is not None  # DataDims of a classification task carries it
+        return self.dims.num_classes
 
     def text_encoder(self, model_cfg: DictConfig, dims: DataDims) -> TextEncoder:
         """The text encoder every method has, from the ``model`` keys of :class:`TextEncoderConfig`."""
@@ -324,10 +327,11 @@ class MSAMethod(L.LightningModule):
         if has_complete_view(batch):
             raise RuntimeError("a test batch carries the complete view; the datamodule must strip it")
         prediction = self(batch)
-        self.test_metrics[dataloader_idx].update(prediction.detach(), batch["label"])
+        cast(MSAMetric, self.test_metrics[dataloader_idx]).update(prediction.detach(), batch["label"])
 
     def on_test_epoch_end(self) -> None:
-        for setting, metric in zip(self.test_settings, self.test_metrics, strict=True):
+        for setting, module in zip(self.test_settings, self.test_metrics, strict=True):
+            metric = cast(MSAMetric, module)
             self.test_results[setting.name] = {k: float(v) for k, v in metric.compute().items()}
             metric.reset()
 

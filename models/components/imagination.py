@@ -94,5 +94,6 @@ class ImaginationStudent(ImaginationStage):
 
     def init_from_previous(self, previous: MSAMethod) -> None:
         """Student encoders start from stage 1; the teacher is a frozen copy of the stage-1 network."""
+        assert isinstance(previous.network, UnimodalEncoders)  # the stage-1 method is the pretrain stage
         self.teacher.load_state_dict(previous.network.state_dict())
         self.network.copy_encoders_from(previous.network)

@@ -225,8 +225,10 @@ class ResidualAE(nn.Module):
                 case "mmin":
                     block_in = block_in + block_out if k else x
                 case "if_mmin":
+                    assert invariant is not None  # the constructor's recurrence needs it (checked in forward)
                     block_in = (block_out if k else x) + invariant
                 case "if_mmin_2022":
+                    assert invariant is not None
                     block_in = block_in + invariant
             latent = encoder(block_in)
             block_out = decoder(latent)
@@ -336,7 +338,7 @@ def stack_inputs(first: EncoderInputs, second: EncoderInputs) -> EncoderInputs:
         return None if a is None or b is None else torch.cat([a, b], dim=0)
 
     fields = [cat(a, b) for a, b in zip(first[:-1], second[:-1], strict=True)]
-    return EncoderInputs(*fields, torch.cat([gate(first), gate(second)], dim=0))
+    return EncoderInputs._make([*fields, torch.cat([gate(first), gate(second)], dim=0)])
 
 
 class UnimodalEncoders(nn.Module):

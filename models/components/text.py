@@ -8,11 +8,14 @@ is ever downloaded) on the ``text_ids`` triplets, where dropped tokens are ``[UN
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from torch import Tensor, nn
 
 from msabench.errors import ConfigError, DatasetNotFoundError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 TextEncoderName = Literal["features", "bert"]
 
@@ -38,10 +41,11 @@ class TextEncoder(nn.Module):
         if encoder == "features":
             self.output_dim = feature_dim
         elif encoder == "bert":
-            self.bert = load_local_bert(bert_path)
-            self.output_dim = int(self.bert.config.hidden_size)
+            bert = load_local_bert(bert_path)
+            self.bert = bert
+            self.output_dim = int(bert.config.hidden_size)
             if not finetune:
-                self.bert.requires_grad_(False)
+                bert.requires_grad_(False)
         else:
             raise ConfigError(f"unknown model.text_encoder '{encoder}': use features or bert")
 
@@ -69,7 +73,7 @@ class TextEncoder(nn.Module):
         return out.last_hidden_state
 
 
-def load_local_bert(path: str | None) -> nn.Module:
+def load_local_bert(path: str | None) -> PreTrainedModel:
     """A BERT model from a local directory, never from the network."""
     if not path:
         raise ConfigError(

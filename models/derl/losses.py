@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from itertools import combinations
+from typing import cast
 
 import torch
 from torch import Tensor
@@ -16,9 +17,8 @@ def orthogonality_loss(private: Tensor, shared: Tensor) -> Tensor:
     ``diff`` is MISA's difference loss (soft orthogonality of batch-centred, row-normalised matrices).
     """
     modalities = range(private.shape[1])
-    total = sum(difference_loss(private[:, m], shared[:, m]) for m in modalities)
-    total = total + sum(difference_loss(private[:, m], private[:, n]) for m, n in combinations(modalities, 2))
-    return total  # type: ignore[return-value]
+    total = cast(Tensor, sum(difference_loss(private[:, m], shared[:, m]) for m in modalities))
+    return total + sum(difference_loss(private[:, m], private[:, n]) for m, n in combinations(modalities, 2))
 
 
 def shared_alignment_loss(shared: Tensor, n_moments: int = 5) -> Tensor:

@@ -29,7 +29,7 @@ from msabench.models.derl.losses import (
 from msabench.models.derl.network import DERL, DERLOutput
 
 
-def network_inputs(batch: Batch) -> tuple[Tensor | None, ...]:
+def network_inputs(batch: Batch) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor | None]:
     """The network's arguments from a batch: features and valid masks per modality, then the optional ids."""
     return (
         batch["text"],

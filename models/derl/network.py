@@ -6,7 +6,7 @@ public); every choice is a constructor argument named as the config key that set
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, cast
 
 import torch
 from torch import Tensor, nn
@@ -216,7 +216,7 @@ class TokenCompressor(nn.Module):
             sample, step = valid.nonzero(as_tuple=True)
             packed = frames[sample, step]
             for cross, mix in zip(self.layers, self.token_layers, strict=True):
-                values = cross.context_key_value(packed)
+                values = cast(AttentionBlock, cross).context_key_value(packed)
                 key_value = values.new_zeros(batch, length, values.shape[-1])
                 key_value[sample, step] = values
                 tokens = mix(cross(tokens, attend, key_value=key_value))
@@ -377,7 +377,7 @@ class DERL(nn.Module):
                 features = encoded.projected[m][sample, step]
             else:
                 features = encoded.frames[m][sample, step]
-                readout = self.compressors[m].readout
+                readout = cast(TokenCompressor, self.compressors[m]).readout
                 if readout is not None:
                     features = readout(features, encoded.tokens[:, m], sample)
             decoded = decoder(features)

@@ -79,6 +79,7 @@ class IFMMIN(ImaginationStudent):
     def init_from_previous(self, previous: MSAMethod) -> None:
         """As MMIN's, and the shared encoder S also starts from stage 1."""
         super().init_from_previous(previous)
+        assert isinstance(previous.network, IFMMINPretrainNetwork)
         self.network.shared.load_state_dict(previous.network.shared.state_dict())
 
     def training_loss(self, batch: Batch) -> dict[str, Tensor]:

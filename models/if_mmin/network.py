@@ -18,6 +18,7 @@ from msabench.models.components.mmin_blocks import (
     EncoderInputs,
     MLPClassifier,
     Pooling,
+    Recurrence,
     ResidualAE,
     UnimodalEncoders,
     kaiming_init_,
@@ -149,6 +150,7 @@ class IFMMINNetwork(UnimodalEncoders):
         super().__init__(
             text_features, audio_dim, vision_dim, embedding_dim, cnn_channels, cnn_kernels, cnn_dropout, pool
         )
+        recurrence: Recurrence
         match ifim_variant:
             case "current":
                 recurrence = "if_mmin"

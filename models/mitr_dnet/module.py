@@ -157,6 +157,7 @@ class MITRDNetMethod(_MITRDNetBase):
         return [Stage("main", cls)]
 
     def init_from_previous(self, previous: MSAMethod) -> None:
+        assert isinstance(previous.network, MITRDNet)  # the previous stage is the complete-view teacher
         self.teacher = self.frozen(copy.deepcopy(previous.network))
 
     def training_loss(self, batch: Batch) -> dict[str, Tensor]:
