@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,7 +37,7 @@ def leak_table(
     methods: list[str], policy: str, seed: int, output: Path, overrides: list[str]
 ) -> pd.DataFrame:
     """Test Has0 Acc-2 per method, view and rate (one trained model per method and view)."""
-    rows = []
+    rows: list[dict[str | float, Any]] = []
     for method in methods:
         for view in VIEWS:
             request = RunRequest(
@@ -56,7 +57,7 @@ def leak_table(
     return pd.DataFrame(rows)
 
 
-def reencoding_cost(policy: str, seed: int, repeats: int = 3) -> dict[str, float]:
+def reencoding_cost(policy: str, seed: int, repeats: int = 3) -> dict[str, float | int | str]:
     """Seconds that re-encoding adds to one training epoch and to one test setting (median of ``repeats``)."""
     prepared = prepare(
         RunRequest(method="lf_dnn", settings=[Setting("intra", rate=0.5)], train_policy=policy, seed=seed)

@@ -96,8 +96,12 @@ def compose(
     method_cfg = load_method_config(method)
     source = _config_name(method)
     blocks = OmegaConf.to_container(method_cfg.get("datasets", {}))
+    if not isinstance(blocks, dict):
+        raise ConfigError(f"`datasets:` in {source} must map dataset blocks to their settings")
     extra = {name: method_cfg.get(name) for name in extra_blocks}
-    method_body = OmegaConf.masked_copy(method_cfg, [k for k in method_cfg if k not in ("datasets", "smoke")])
+    method_body = OmegaConf.masked_copy(
+        method_cfg, [str(k) for k in method_cfg if k not in ("datasets", "smoke")]
+    )
     set_struct_all(cfg, False)  # a method's config may add keys of its own (loss weights, model widths)
     cfg = merge_typed(cfg, method_body, source)
     cfg.method.name = method
@@ -161,7 +165,7 @@ def _all_keys(cfg: Any, prefix: str = "") -> list[str]:
     keys: list[str] = []
     if isinstance(cfg, DictConfig):
         for k in cfg:
-            full = f"{prefix}{k}"
+            full = f"{prefix}{k!s}"
             child = cfg._get_node(k)  # noqa: SLF001 - walk without resolving interpolations
             keys.append(full)
             if isinstance(child, DictConfig):

@@ -14,7 +14,7 @@ block typed as well (see :func:`typed_model_block`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
@@ -150,6 +150,13 @@ class RunConfig:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     model: Any = field(default_factory=dict)  # typed by the method's config_schema, if it has one
     stages: dict[str, Any] = field(default_factory=dict)
+
+
+def plain_dict(node: DictConfig) -> dict[str, Any]:
+    """``node`` resolved into plain Python containers (a config block's keys are always strings)."""
+    out = OmegaConf.to_container(node, resolve=True)
+    assert isinstance(out, dict)
+    return cast("dict[str, Any]", out)
 
 
 def typed_defaults(values: DictConfig) -> DictConfig:

@@ -187,6 +187,7 @@ def compute_metrics(
         case "sims":
             return sims_metrics(pred, true)
         case "iemocap":
+            assert num_classes is not None  # _resolve_num_classes always gives iemocap a class count
             return classification_metrics(pred, true, num_classes)
     raise AssertionError("unreachable: family was validated")  # pragma: no cover
 
@@ -201,6 +202,10 @@ class MSAMetric(Metric):
     is_differentiable: bool = False
     higher_is_better: bool | None = None  # per metric: see HIGHER_IS_BETTER
     full_state_update: bool = False
+    # The ``cat`` states: lists of per-batch tensors between updates (torchmetrics concatenates them into one
+    # tensor only around a distributed sync, which compute() accepts too).
+    preds: list[Tensor]
+    target: list[Tensor]
 
     def __init__(self, family: MetricFamily, num_classes: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -101,7 +101,7 @@ def start_run(
         )
         return None
     save_dir.mkdir(parents=True, exist_ok=True)
-    kwargs = {
+    kwargs: dict[str, Any] = {
         "project": project,
         "name": name,
         "group": group,
@@ -135,10 +135,9 @@ def _run_for(prepared: PreparedRun) -> Any | None:
         return _RUNS[key]
     finish_leftovers()  # a run of this process that never reached its test failed
     cfg = prepared.cfg
-    from omegaconf import OmegaConf
+    from msabench.config_schema import plain_dict
 
-    config = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(config, dict)
+    config = plain_dict(cfg)
     config.update(
         run_key=prepared.run_key,
         train_policy_resolved=prepared.policy_name,

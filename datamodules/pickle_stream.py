@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import os
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 from struct import pack
-from typing import IO, Any, Final
+from typing import IO, Any, Final, cast
 
 import numpy as np
 
@@ -55,6 +56,9 @@ class _Payload:
 
 class _HolePickler(pickle._Pickler):  # the pure-Python pickler: its framing is open to a subclass
     dispatch = pickle._Pickler.dispatch.copy()
+    # Methods of the pure-Python Pickler that typeshed does not declare.
+    _write_large_bytes: Callable[[bytes, bytes], None]
+    memoize: Callable[[Any], None]
 
     def __init__(self, file: IO[bytes]) -> None:
         super().__init__(file, protocol=PROTOCOL)
@@ -66,7 +70,7 @@ class _HolePickler(pickle._Pickler):  # the pure-Python pickler: its framing is 
             return NotImplemented
         # Exactly numpy's own reduction of a C-ordered array: the same callable, arguments (whose one-byte
         # tag is a shared object, memoised like numpy's) and dtype object, so the memo and bytes agree.
-        func, args, state = np.empty(0, obj.dtype).__reduce__()
+        func, args, state = cast("tuple[Any, ...]", np.empty(0, obj.dtype).__reduce__())
         return func, args, (state[0], tuple(obj.shape), state[2], False, _Payload(obj))
 
     def _save_payload(self, obj: _Payload) -> None:
@@ -76,13 +80,16 @@ class _HolePickler(pickle._Pickler):  # the pure-Python pickler: its framing is 
                 f"a hole of {n} bytes would sit inside a pickle frame (minimum {FRAME_SIZE_TARGET})"
             )
         header = pickle.BINBYTES8 + pack("<Q", n) if n > 0xFFFFFFFF else pickle.BINBYTES + pack("<I", n)
-        self._write_large_bytes(header, b"")  # ends the current frame, writes the header to the file
+        # Ends the current frame and writes the header to the file.
+        self._write_large_bytes(header, b"")
         obj.hole.offset = self._file.tell()
         self._file.seek(n, os.SEEK_CUR)
         self.holes.append(obj.hole)
         self.memoize(obj)
 
-    dispatch[_Payload] = _save_payload
+    # typeshed types the table with the C Pickler as receiver; the pure-Python pickler calls its entries
+    # with itself.
+    dispatch[_Payload] = _save_payload  # type: ignore[assignment]
 
 
 def write_with_holes(tree: Any, file: IO[bytes]) -> list[Hole]:

@@ -11,7 +11,7 @@ again, block by block, from the noted state.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,7 @@ Draw = Callable[[np.random.Generator, int, int], np.ndarray]  # (generator, star
 class Replay:
     """One array's draws, replayed in consecutive row blocks from the state where the whole draw began."""
 
-    def __init__(self, state: dict[str, Any], draw: Draw) -> None:
+    def __init__(self, state: Mapping[str, Any], draw: Draw) -> None:
         self._rng = np.random.Generator(np.random.PCG64())
         self._rng.bit_generator.state = state
         self._draw = draw

@@ -14,9 +14,10 @@ import copyreg
 import io
 import pickle
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal
 
 import numpy as np
 
@@ -33,7 +34,7 @@ def _numpy_internals() -> dict[str, Any]:
     return {
         "_reconstruct": multiarray._reconstruct,
         "scalar": multiarray.scalar,
-        "_frombuffer": numeric._frombuffer,
+        "_frombuffer": numeric._frombuffer,  # type: ignore[attr-defined]  # private, not in numpy's stubs
     }
 
 
@@ -128,6 +129,9 @@ class SpillingUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
     """
 
     dispatch = dict(pickle._Unpickler.dispatch)  # type: ignore[attr-defined]
+    # Bound by the pure-Python Unpickler's load() before any opcode runs; typeshed does not declare them.
+    read: Callable[[int], bytes]
+    append: Callable[[Any], None]
 
     def __init__(self, file: BinaryIO, source: str, spill_dir: Path, threshold: int | None = None) -> None:
         super().__init__(file, encoding="latin1")
@@ -176,16 +180,18 @@ class SpillingUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
         (size,) = struct.unpack("<Q", self.read(8))
         self.append(self._bytes(size))
 
-    dispatch[pickle.BINBYTES[0]] = _load_binbytes
-    dispatch[pickle.BINBYTES8[0]] = _load_binbytes8
-    dispatch[pickle.BYTEARRAY8[0]] = _load_binbytes8
+    # typeshed types the table with the C Unpickler as receiver; the pure-Python one calls its entries
+    # with itself.
+    dispatch[pickle.BINBYTES[0]] = _load_binbytes  # type: ignore[assignment]
+    dispatch[pickle.BINBYTES8[0]] = _load_binbytes8  # type: ignore[assignment]
+    dispatch[pickle.BYTEARRAY8[0]] = _load_binbytes8  # type: ignore[assignment]
 
     def _reconstruct(self, cls: Any, shape: Any, dtype: Any) -> _PendingArray:
         if cls is not np.ndarray:
             raise pickle.UnpicklingError(f"refused to rebuild a {cls!r}: only numpy arrays are accepted")
         return _PendingArray()
 
-    def _frombuffer(self, buffer: Any, dtype: Any, shape: Any, order: str) -> np.ndarray:
+    def _frombuffer(self, buffer: Any, dtype: Any, shape: Any, order: Literal["C", "F"]) -> np.ndarray:
         if isinstance(buffer, _Spilled):
             return np.memmap(buffer.path, dtype=dtype, mode="r+", shape=tuple(shape), order=order)
         return _ALLOWED[("numpy.core.numeric", "_frombuffer")](buffer, dtype, shape, order)
@@ -202,7 +208,7 @@ class _PendingArray:
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
         version, shape, dtype, fortran, raw = state if len(state) == 5 else (1, *state)
-        order = "F" if fortran else "C"
+        order: Literal["C", "F"] = "F" if fortran else "C"
         if isinstance(raw, _Spilled):
             self.array = np.memmap(raw.path, dtype=dtype, mode="r+", shape=tuple(shape), order=order)
         else:

@@ -219,7 +219,7 @@ def encoder_weights(seed: Sequence[int], hidden: int) -> dict[str, np.ndarray]:
     return {name: value.astype(np.float32) for name, value in weights.items()}
 
 
-def encoder_config(hidden: int) -> dict[str, object]:
+def encoder_config(hidden: int) -> dict[str, Any]:
     """The ``transformers`` BERT configuration of the encoder (dropout off: it is a fixed function)."""
     return {
         "architectures": ["BertModel"],

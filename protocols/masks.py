@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, cast
 
 import torch
 from torch import Tensor
@@ -247,7 +248,9 @@ def realise(batch: Batch, plan: Plan, key: Key, *, keep_text_boundaries: bool, c
 
     """
     index = batch["index"].to(torch.int64)
-    out: dict[str, Tensor] = {k: v for k, v in batch.items() if not k.endswith("_full")}
+    # Every value of a Batch is a tensor; TypedDict.items() only knows them as objects.
+    tensors = cast("Mapping[str, Tensor]", batch)
+    out: dict[str, Tensor] = {k: v for k, v in tensors.items() if not k.endswith("_full")}
     available = plan.available
     if available is None:
         available = torch.ones(index.shape[0], 3, dtype=torch.bool, device=index.device)

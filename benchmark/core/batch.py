@@ -111,7 +111,7 @@ def complete_view(batch: Batch) -> Batch:
         raise KeyError("this batch carries no complete view: only training batches do")
     view: Batch = dict(batch)  # type: ignore[assignment]
     for m in MODALITIES:
-        valid = batch.get(valid_full_key(m), batch[f"{m}_valid"])  # type: ignore[misc]
+        valid = batch.get(valid_full_key(m), batch[f"{m}_valid"])  # type: ignore[literal-required]
         view[m] = batch[full_key(m)]  # type: ignore[literal-required]
         view[f"{m}_valid"] = valid  # type: ignore[literal-required]
         view[f"{m}_keep"] = valid  # type: ignore[literal-required]

@@ -17,7 +17,7 @@ reference. Definitions: ``docs/metrics.md``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -125,7 +125,7 @@ def _point_sort_key(value: object) -> float:
 
 def _rate_summaries(seeds: pd.DataFrame) -> pd.DataFrame:
     rated = seeds[seeds["rate"].notna() & seeds["protocol"].isin(RATE_PROTOCOLS)]
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     for key, group in rated.groupby([*ENTRY_KEYS, "protocol", "mask_seed", "metric"], sort=False):
         metric = key[-1]
         grid, table = _full_grid_seeds(group, "rate")
@@ -166,7 +166,7 @@ def _rate_summaries(seeds: pd.DataFrame) -> pd.DataFrame:
 
 def _condition_summaries(seeds: pd.DataFrame) -> pd.DataFrame:
     cond = seeds[seeds["condition"].notna()]
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     for key, group in cond.groupby([*ENTRY_KEYS, "protocol", "mask_seed", "metric"], sort=False):
         metric = key[-1]
         present = set(group["condition"])
@@ -194,7 +194,7 @@ def _effective_robustness(seeds: pd.DataFrame, references: pd.DataFrame) -> pd.D
     in_range = seeds["rate"].notna() & (seeds["rate"] <= MULTIBENCH_MAX_RATE + _EPS)
     rated = seeds[in_range & seeds["protocol"].isin(RATE_PROTOCOLS)]
     ref = reference_rows(rated, ["protocol", "mask_seed", "metric", "seed", "rate", "value"])
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     entries = with_reference(rated, references)
     curve_keys = ["ref_method", "ref_policy", "ref_config"]
     for key, group in entries.groupby(

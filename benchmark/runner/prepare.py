@@ -5,8 +5,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
+from msabench.config_schema import plain_dict
 from msabench.datamodules import build_datamodule
 from msabench.errors import ConfigError, DataWarning
 from msabench.protocols import Setting, build_policy
@@ -30,8 +29,7 @@ def prepare(request: RunRequest) -> PreparedRun:
     # Only a policy that trains per setting reads the setting; the others ignore it.
     policy = build_policy(policy_name, matched=settings[0], **policy_params(cfg))
     matched = settings[0] if policy_class(policy_name).per_setting else None
-    options = OmegaConf.to_container(cfg.data.options, resolve=True)
-    assert isinstance(options, dict)
+    options = plain_dict(cfg.data.options)
     datamodule = build_datamodule(
         dataset,
         data_path=cfg.data.path,

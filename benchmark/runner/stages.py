@@ -9,7 +9,7 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from msabench.config_schema import merge_typed
+from msabench.config_schema import merge_typed, plain_dict
 from msabench.models.base import MSAMethod
 from msabench.protocols import Setting, build_policy
 from msabench.runner.request import validation_settings
@@ -31,9 +31,7 @@ def stage_config(cfg: DictConfig, stage: str) -> DictConfig:
 
 def policy_params(cfg: DictConfig) -> dict[str, Any]:
     """The training policy's parameters (the ``policy`` block)."""
-    params = OmegaConf.to_container(cfg.policy, resolve=True)
-    assert isinstance(params, dict)
-    return params
+    return plain_dict(cfg.policy)
 
 
 def fit_stages(prepared: PreparedRun) -> tuple[MSAMethod, dict[str, Any]]:

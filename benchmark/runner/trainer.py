@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from msabench.config_schema import plain_dict
 from msabench.metrics import UndefinedMetricWarning
 
 # Keys of the `trainer` block that are not Trainer arguments: early stopping's patience (a callback of the
@@ -25,8 +26,7 @@ def build_trainer(
 
     Fixed for every run: no sanity validation steps, no model summary.
     """
-    block = OmegaConf.to_container(cfg.trainer, resolve=True)
-    assert isinstance(block, dict)
+    block = plain_dict(cfg.trainer)
     progress = block["enable_progress_bar"]
     arguments = {k: v for k, v in block.items() if k not in _NOT_PASSED and v is not None}
     return L.Trainer(

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import asdict
 from pathlib import Path
-from typing import Final, TextIO
+from typing import Any, Final, TextIO
 
 from msabench import results as store
 from msabench.core.io import atomic_write, slug
@@ -149,7 +149,7 @@ def _drive(
     pending = deque(range(len(jobs)))
     in_flight: dict[Future, int] = {}
     while pending or in_flight:
-        batch = []
+        batch: list[tuple[int, tuple[Any, ...]]] = []
         while pending and len(in_flight) + len(batch) < backend.slots:
             index = pending.popleft()
             attempts[index] += 1

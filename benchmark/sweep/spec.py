@@ -62,7 +62,7 @@ GRID_KEYS: Final[tuple[str, ...]] = tuple(f.name for f in fields(GridSchema))
 FILE_KEYS: Final[tuple[str, ...]] = tuple(f.name for f in fields(SweepFileSchema))
 
 
-def _validated(schema: type, data: Mapping[str, Any], kind: str, where: str) -> dict[str, Any]:
+def _validated(schema: type, data: Mapping[Any, Any], kind: str, where: str) -> dict[str, Any]:
     """``data`` merged onto the structured ``schema``: unknown keys and wrongly typed values are one line."""
     try:
         merged = OmegaConf.merge(OmegaConf.structured(schema), dict(data))
@@ -70,8 +70,8 @@ def _validated(schema: type, data: Mapping[str, Any], kind: str, where: str) -> 
         key = str(getattr(err, "key", None) or "")
         raise UnknownNameError(kind, key, [f.name for f in fields(schema)]) from None
     except ValidationError as err:
-        key = getattr(err, "full_key", None) or getattr(err, "key", "?")
-        raise ConfigError(f"{key} in {where}: {err.msg if hasattr(err, 'msg') else err}") from None
+        full_key = getattr(err, "full_key", None) or getattr(err, "key", "?")
+        raise ConfigError(f"{full_key} in {where}: {err.msg if hasattr(err, 'msg') else err}") from None
     out = OmegaConf.to_container(merged, resolve=True)
     assert isinstance(out, dict)
     return {str(k): v for k, v in out.items()}
