@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import torch
@@ -157,8 +157,8 @@ class ArrayDataset(Dataset):
 
     def __getitem__(self, index: int | Sequence[int] | np.ndarray) -> Batch:
         if isinstance(index, int | np.integer):
-            batch = self.__getitems__([int(index)])
-            return {key: value[0] for key, value in batch.items()}  # type: ignore[return-value]
+            batch = cast(dict[str, torch.Tensor], self.__getitems__([int(index)]))
+            return cast("Batch", {key: value[0] for key, value in batch.items()})
         return self.__getitems__(index)
 
     def __getitems__(self, indices: Sequence[int] | np.ndarray) -> Batch:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TypedDict
+from typing import TYPE_CHECKING, Protocol, TypedDict, cast
 
 import lightning
 import numpy as np
@@ -104,6 +104,8 @@ class MSADataModule(lightning.LightningDataModule):
         data_root: the folder holding the datasets (default ``$MSABENCH_DATA``).
         cache_dir: cache directory (default ``$MSABENCH_CACHE`` or ``~/.cache/msabench``).
     """
+
+    name: str  # always given (Lightning's base declares it optional)
 
     keep_text_boundaries: bool = True
 
@@ -354,7 +356,7 @@ class MSADataModule(lightning.LightningDataModule):
             parts = []
             for start in range(0, len(dataset), self.eval_batch_size):
                 rows = np.arange(start, min(start + self.eval_batch_size, len(dataset)))
-                complete = {k: v.to(device) for k, v in dataset[rows].items()}
+                complete = {k: v.to(device) for k, v in cast(dict[str, Tensor], dataset[rows]).items()}
                 parts.append(self.missing_view(complete, setting, split)["text"])  # type: ignore[arg-type]
             self._eval_text[key] = torch.cat(parts)
         return self._eval_text[key]

@@ -33,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import numpy as np
 
@@ -220,7 +220,7 @@ def load_iemocap(root: Path, target: Path, fold: int, cache_dir: str | Path | No
     num_classes = (
         one_hot.pop()
         if len(one_hot) == 1
-        else int(max(s["label"].max(initial=0) for s in splits.values())) + 1
+        else int(max(cast(np.ndarray, s["label"]).max(initial=0) for s in splits.values())) + 1
     )
     feature_dim = {m: sequences["train"][m][0].shape[1] for m in FEATURE_FILES}
     digest = hashlib.sha256()

@@ -103,8 +103,8 @@ def resolve_data_file(
 def check_published_sha256(dataset: str, path: Path, sha256: str) -> None:
     """Warn when the file is not the published MMSA file of ``dataset`` (never refuses it)."""
     for name, variants in MMSA_FILES.items():
-        for variant, published in variants.items():
-            if sha256 == published.sha256:
+        for variant, file in variants.items():
+            if sha256 == file.sha256:
                 if name != dataset:
                     warnings.warn(
                         f"{path} is the published {name} {variant} file, but the dataset is {dataset}",

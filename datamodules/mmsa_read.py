@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, cast
 
 import numpy as np
 
 from msabench.core.vocabulary import SPLITS, MetricFamily
-from msabench.datamodules.arrays import DataDims, SplitData
+from msabench.datamodules.arrays import DataDims, Ragged, SplitData
 from msabench.errors import DataFormatError, DataWarning
 
 Variant = Literal["unaligned", "aligned"]
@@ -55,7 +55,9 @@ def data_dims(splits: Mapping[str, SplitData], metric_family: MetricFamily) -> D
     classification = metric_family == "iemocap"
     num_classes = None
     if classification:
-        num_classes = int(max(int(np.max(s["label"], initial=-1)) for s in splits.values())) + 1
+        num_classes = (
+            int(max(int(np.max(cast(np.ndarray, s["label"]), initial=-1)) for s in splits.values())) + 1
+        )
     return DataDims(
         text_len=train["text"].shape[1],
         text_dim=train["text"].shape[2],
@@ -88,7 +90,7 @@ def read_mmsa_splits(obj: Any, *, source: str, metric_family: MetricFamily) -> d
             f"{source} is not an MMSA pickle: no '{missing[0]}' split (top-level keys: "
             f"{', '.join(map(str, obj))})"
         )
-    splits = {s: _read_split(obj[s], f"{source} [{s}]", metric_family) for s in SPLITS}
+    splits: dict[str, SplitData] = {s: _read_split(obj[s], f"{source} [{s}]", metric_family) for s in SPLITS}
     for key, array in splits["train"].items():
         for split in SPLITS[1:]:
             other = splits[split].get(key)
@@ -122,8 +124,8 @@ def _warn_if_sims_like(splits: Mapping[str, SplitData], source: str) -> None:
         )
 
 
-def _shape(array: np.ndarray) -> str:
-    return "(N, " + ", ".join(map(str, array.shape[1:])) + ")" if array.ndim > 1 else "(N,)"
+def _shape(array: np.ndarray | Ragged) -> str:
+    return "(N, " + ", ".join(map(str, array.shape[1:])) + ")" if len(array.shape) > 1 else "(N,)"
 
 
 def _array(split: Mapping[str, Any], key: str, where: str) -> np.ndarray:

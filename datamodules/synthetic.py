@@ -120,6 +120,7 @@ def cached_synthetic(
         return path
     encoder = synthetic_encoder(recipe_name, seed) if recipe.text_ids else None
     if needs_encoder:
+        assert encoder is not None  # needs_encoder implies a recipe with token ids
         # The weights depend only on (version, seed, variant), so a lost encoder is rebuilt identical.
         synthetic_text.save_encoder(encoder, directory, replace=False)
     if not path.is_file():

@@ -391,7 +391,7 @@ def write_synthetic(
         return write_pickle(data, path)
     with atomic_file(path) as handle:
         write_with_holes(layout, handle)
-        splits = {
+        splits: dict[str, dict[str, Any]] = {
             part: {k: v.array if isinstance(v, Hole) else v for k, v in layout[part].items()}
             for part in SPLITS
         }

@@ -35,6 +35,8 @@ from msabench.datamodules.cache import cache_root, load_split_cache
 from msabench.errors import ConfigError, DatasetNotFoundError, UnknownNameError
 
 if TYPE_CHECKING:
+    from transformers import PreTrainedModel
+
     from msabench.datamodules.base import LoadedData
 
 # Below this mean cosine, the local encoder is not the one the stored features were made with.
@@ -124,7 +126,7 @@ class TextReencoder:
         finally:
             if bar:
                 hf_logging.enable_progress_bar()
-        self._model: nn.Module = model.eval().requires_grad_(False)
+        self._model: PreTrainedModel = model.eval().requires_grad_(False)
         self.chunk_size = chunk_size
         self._fingerprint: str | None = None
 
@@ -171,7 +173,8 @@ class TextReencoder:
 
     def _on(self, device: torch.device) -> nn.Module:
         if next(self._model.parameters()).device != device:
-            self._model = self._model.to(device)
+            # In place (a module moves its own parameters); transformers' wrapper of `to` is typed as unbound.
+            self._model.to(device)  # type: ignore[arg-type]
         return self._model
 
 

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, TypeVar
 from msabench.errors import ConfigError, PluginError, PluginWarning, UnknownNameError
 
 if TYPE_CHECKING:
-    from importlib.resources.abc import Traversable
+    from importlib.abc import Traversable  # importlib.resources.abc from Python 3.11 on
 
     from msabench.models.base import MSAMethod
 
