@@ -78,8 +78,9 @@ def mmsa_missing() -> str | None:
 
 def _prepare_mmsa_process() -> None:
     """What MMSA needs to import and run on a machine without a GPU, in this process only."""
-    if importlib.util.find_spec("pynvml") is None:
-        sys.modules.setdefault("pynvml", types.ModuleType("pynvml"))  # MMSA uses it to pick a GPU only
+    # Checked in sys.modules first: the stand-in of an earlier seed has no spec, and find_spec refuses that.
+    if "pynvml" not in sys.modules and importlib.util.find_spec("pynvml") is None:
+        sys.modules["pynvml"] = types.ModuleType("pynvml")  # MMSA uses it to pick a GPU only
     if not torch.cuda.is_available():
         torch.cuda.set_device = lambda *args, **kwargs: None  # type: ignore[assignment]
 

@@ -28,6 +28,22 @@ def test_missing_mmsa_is_one_line_with_the_install_command(
     assert len(err.splitlines()) == 1 and bench_mmsa.INSTALL in err and "MMSA" in err
 
 
+def test_the_mmsa_process_is_prepared_once_per_seed_without_pynvml(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each seed prepares the process again; the stand-in left by the first (no __spec__) must not break it.
+    import sys
+
+    import torch
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "pynvml" else real(n, *a))
+    monkeypatch.delitem(sys.modules, "pynvml", raising=False)
+    monkeypatch.setattr(torch.cuda, "set_device", torch.cuda.set_device)  # restored after the test
+    bench_mmsa._prepare_mmsa_process()
+    monkeypatch.setattr(importlib.util, "find_spec", real)  # the real one raises on a module without a spec
+    bench_mmsa._prepare_mmsa_process()
+    assert sys.modules["pynvml"].__spec__ is None
+
+
 def test_msabench_side_trains_on_the_exported_pickle(tiny_pickle: Path, tmp_path: Path) -> None:
     result = bench_mmsa.train_msabench(
         tiny_pickle, 1111, tmp_path, overrides=["trainer.max_epochs=2", "trainer.patience=null"]
