@@ -12,13 +12,15 @@ conditions, stochastic), through the real runner, with masks and text re-encodin
 
 Without CUDA it runs the same cases on the CPU (``--smoke`` for tiny data and widths, as the tests do); the
 no-synchronisation check is then a proxy: the calls that synchronise on a GPU (``Tensor.item``, ``tolist``,
-``numpy``, ``nonzero``, ``bool()``, ``int()``, ``float()``) are counted inside the same regions. Boolean-mask
-indexing also synchronises on a GPU and is caught there only. Exit status 1 when a case failed.
+``numpy``, ``nonzero``, ``bool()``, ``int()``, ``float()``) are counted inside the same regions, on the code
+a GPU runs (layers that gather only where it is free take their accelerator path, ``accelerator_paths``).
+Boolean-mask indexing also synchronises on a GPU and is caught there only. Exit status 1 when a case failed.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import statistics
 import sys
@@ -36,6 +38,7 @@ from typing import Any
 import torch
 from lightning.pytorch.profilers import Profiler
 
+from msabench.models.components.layers import accelerator_paths
 from msabench.protocols import Setting
 
 SMOKE_OVERRIDES: tuple[str, ...] = (
@@ -225,7 +228,8 @@ def run_case(
         torch.cuda.reset_peak_memory_stats()
     result = CaseResult(method, policy, setting.name, ok=True)
     try:
-        runner.execute(request)
+        with contextlib.nullcontext() if cuda else accelerator_paths():
+            runner.execute(request)
     except Exception as err:  # every failure is reported, the check goes on with the next case
         result.ok, result.error = False, where_it_failed(err)
     finally:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
@@ -23,6 +25,33 @@ class BatchNorm1d(nn.BatchNorm1d):
                 x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps
             )
         return super().forward(x)
+
+
+_ACCELERATOR_PATHS_ON_CPU = False
+
+
+def gathers_cheaply(device: torch.device) -> bool:
+    """Whether a gather with a data-dependent shape (``nonzero``, boolean indexing) is free on ``device``.
+
+    On the CPU it costs nothing and lets a layer skip work on steps nobody reads; on an accelerator the host
+    would wait for the device to learn the shape, every step. Layers that branch on this give the same values
+    on either path. Inside :func:`accelerator_paths` it is False everywhere.
+    """
+    return device.type == "cpu" and not _ACCELERATOR_PATHS_ON_CPU
+
+
+@contextmanager
+def accelerator_paths() -> Iterator[None]:
+    """Take the accelerator's side of every :func:`gathers_cheaply` branch, on the CPU too.
+
+    For checking, without a GPU, that the code a GPU runs makes no host synchronisation.
+    """
+    global _ACCELERATOR_PATHS_ON_CPU
+    saved, _ACCELERATOR_PATHS_ON_CPU = _ACCELERATOR_PATHS_ON_CPU, True
+    try:
+        yield
+    finally:
+        _ACCELERATOR_PATHS_ON_CPU = saved
 
 
 def sinusoidal_positions(length: int, dim: int, device: torch.device | None = None) -> Tensor:

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from msabench.errors import ConfigError
-from msabench.models.components.layers import MLP, sinusoidal_positions
+from msabench.models.components.layers import MLP, gathers_cheaply, sinusoidal_positions
 from msabench.models.components.text import TextEncoder
 
 CompressorKind = Literal["transformer", "perceiver"]
@@ -128,19 +128,20 @@ class AttentionBlock(nn.Module):
 
 
 class FrameReadout(nn.Module):
-    """Frame-level features of selected frames, each attending to its own sample's compressed tokens.
-
-    Run only on the frames a loss needs (the dropped ones), so its cost follows their number.
-    """
+    """Frame-level features: each frame attends to its own sample's compressed tokens, and to nothing else."""
 
     def __init__(self, hidden: int, heads: int, ff_dim: int, dropout: float) -> None:
         super().__init__()
         self.block = AttentionBlock(hidden, heads, ff_dim, dropout, cross=True)
         self.norm = nn.LayerNorm(hidden)
 
-    def forward(self, frames: Tensor, tokens: Tensor, sample: Tensor) -> Tensor:
-        """(N, H) selected frames of samples ``sample`` (N,) reading (B, T, H) tokens; returns (N, H)."""
-        return self.norm(self.block(frames[:, None], context=tokens[sample]))[:, 0]
+    def forward(self, frames: Tensor, tokens: Tensor) -> Tensor:
+        """(N, S, H) frames, each row reading its (N, T, H) tokens; returns (N, S, H).
+
+        Frames are independent queries: a row can be one sample's S frames, or one selected frame (S = 1)
+        with its sample's tokens.
+        """
+        return self.norm(self.block(frames, context=tokens))
 
 
 class TokenCompressor(nn.Module):
@@ -212,13 +213,10 @@ class TokenCompressor(nn.Module):
             sequence = self.norm(sequence)
             tokens, frames = sequence[:, :n_tokens], sequence[:, n_tokens:]
         else:
-            # Keys and values of valid frames only: padding, about half of unaligned audio/vision, is masked.
-            sample, step = valid.nonzero(as_tuple=True)
-            packed = frames[sample, step]
+            # Keys and values of every step, padding masked: packing the valid ones would save their
+            # projection but give a data-dependent shape, a host synchronisation per step on a GPU.
             for cross, mix in zip(self.layers, self.token_layers, strict=True):
-                values = cast(AttentionBlock, cross).context_key_value(packed)
-                key_value = values.new_zeros(batch, length, values.shape[-1])
-                key_value[sample, step] = values
+                key_value = cast(AttentionBlock, cross).context_key_value(frames)
                 tokens = mix(cross(tokens, attend, key_value=key_value))
             tokens = self.norm(tokens)
         return tokens, torch.where(used[None, :, None], frames, 0), projected
@@ -360,29 +358,44 @@ class DERL(nn.Module):
             fused = torch.cat([fused, experts[:, 3]], dim=-1)
         return DERLOutput(self.head(fused), encoded, private, shared, router, importance)
 
-    def reconstruct_low(self, encoded: Encoded, positions: tuple[Tensor, Tensor, Tensor]) -> list[Tensor]:
+    def reconstruct_low(
+        self, encoded: Encoded, positions: tuple[Tensor, Tensor, Tensor], gather: bool | None = None
+    ) -> list[Tensor]:
         """Low-level reconstruction of the raw features at the selected positions of each modality.
 
         Args:
             encoded: the missing view's compressor output.
             positions: per modality (B, L_m) bool, the steps to reconstruct (the dropped valid ones).
+            gather: decode only the selected steps (True) or every step, keeping the selected ones (False);
+                the same values either way. None: where :func:`gathers_cheaply` (the CPU), where it saves
+                the decoding of the other steps (about 40 % of a synthetic training step); elsewhere the
+                gather's data-dependent shape would make the host wait for the device every step.
 
         Returns:
             Per modality (B, L_m, d_m): the reconstruction at the selected steps, zero elsewhere.
         """
         out = []
         for m, decoder in enumerate(self.low_decoders):
-            sample, step = positions[m].nonzero(as_tuple=True)
+            selected = positions[m]
+            readout = None
             if self.low_level_input == "projection":
-                features = encoded.projected[m][sample, step]
+                features = encoded.projected[m]
             else:
-                features = encoded.frames[m][sample, step]
+                features = encoded.frames[m]
                 readout = cast(TokenCompressor, self.compressors[m]).readout
+            tokens = encoded.tokens[:, m]
+            if gathers_cheaply(selected.device) if gather is None else gather:
+                sample, step = selected.nonzero(as_tuple=True)
+                picked = features[sample, step]
                 if readout is not None:
-                    features = readout(features, encoded.tokens[:, m], sample)
-            decoded = decoder(features)
-            full = decoded.new_zeros((*positions[m].shape, decoded.shape[-1]))
-            full[sample, step] = decoded
+                    picked = readout(picked[:, None], tokens[sample])[:, 0]
+                decoded = decoder(picked)
+                full = decoded.new_zeros((*selected.shape, decoded.shape[-1]))
+                full[sample, step] = decoded
+            else:
+                if readout is not None:
+                    features = readout(features, tokens)
+                full = torch.where(selected.unsqueeze(-1), decoder(features), 0.0)
             out.append(full)
         return out
 

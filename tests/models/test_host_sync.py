@@ -1,17 +1,22 @@
 """Network code that chooses shapes or branches on the device: the same outputs as the host-side choice.
 
-UMDF's DFIM used to test on the host whether every sample's anchor modality is present, and DERL's
-compressor trimmed the batch to its last valid step with an index read on the host; both made a GPU's host
-wait every step.
+UMDF's DFIM used to test on the host whether every sample's anchor modality is present, DERL's compressor
+trimmed the batch to its last valid step with an index read on the host and packed the valid frames with
+``nonzero``, and its low-level reconstruction gathered the dropped steps (still so on the CPU, where it is
+free); each made a GPU's host wait every step.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 import torch
 
-from msabench.models.components.layers import masked_mean
-from msabench.models.derl.network import TokenCompressor
+from msabench.gpu_check import cpu_sync_proxy
+from msabench.models.components.layers import accelerator_paths, gathers_cheaply, masked_mean
+from msabench.models.components.text import TextEncoder
+from msabench.models.derl.network import DERL, TokenCompressor
 from msabench.models.umdf.dfim import DFIM, resample_onto
 
 
@@ -65,3 +70,56 @@ def test_compressor_ignores_trailing_padding_and_zeroes_it(kind: str) -> None:
     last = int(valid.any(dim=0).nonzero().max())
     assert frames[:, last + 1 :].abs().sum() == 0 and more_frames[:, last + 1 :].abs().sum() == 0
     torch.testing.assert_close(more_frames[:, :12][valid], frames[valid], rtol=0, atol=1e-5)
+
+
+def _derl(kind: str, low_level_input: str) -> DERL:
+    torch.manual_seed(2)
+    text = TextEncoder("features", 10)
+    return DERL(text, 3, 4, 1, 16, 2, 1, 2, 32, kind, 2, low_level_input=low_level_input).eval()  # type: ignore[arg-type]
+
+
+def _inputs(generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+    shapes = ((5, 7, 10), (5, 11, 3), (5, 9, 4))
+    out: list[torch.Tensor] = []
+    for batch, length, dim in shapes:
+        valid = _valid(batch, length, generator)
+        out += [torch.randn(batch, length, dim, generator=generator) * valid[..., None], valid]
+    out[5][2] = False  # one sample without vision at all
+    return tuple(out)
+
+
+@pytest.mark.parametrize("kind", ["transformer", "perceiver"])
+@pytest.mark.parametrize("low_level_input", ["encoder", "projection"])
+def test_derl_low_level_reconstruction_is_the_same_gathered_or_decoded_everywhere(
+    kind: str, low_level_input: str
+) -> None:
+    generator = torch.Generator().manual_seed(3)
+    network = _derl(kind, low_level_input)
+    inputs = _inputs(generator)
+    positions = tuple(v & (torch.rand(v.shape, generator=generator) < 0.4) for v in inputs[1::2])
+    with torch.no_grad():
+        encoded = network.encode(*inputs)
+        gathered = network.reconstruct_low(encoded, positions, gather=True)  # type: ignore[arg-type]
+        everywhere = network.reconstruct_low(encoded, positions, gather=False)  # type: ignore[arg-type]
+    for g, e, selected in zip(gathered, everywhere, positions, strict=True):
+        assert e[~selected].abs().sum() == 0 and g[~selected].abs().sum() == 0
+        torch.testing.assert_close(e, g, rtol=0, atol=1e-5)
+
+
+def test_derl_training_computation_makes_no_synchronising_call_on_the_accelerator_path() -> None:
+    generator = torch.Generator().manual_seed(4)
+    network = _derl("perceiver", "encoder").train()
+    inputs = _inputs(generator)
+    positions = tuple(v & (torch.rand(v.shape, generator=generator) < 0.4) for v in inputs[1::2])
+    sites: Counter[str] = Counter()
+    assert gathers_cheaply(torch.device("cpu"))
+    with accelerator_paths(), cpu_sync_proxy(sites):
+        assert not gathers_cheaply(torch.device("cpu"))
+        out = network(*inputs)
+        rebuilt = network.reconstruct_low(out.encoded, positions)  # type: ignore[arg-type]
+        (out.prediction.sum() + sum(r.sum() for r in rebuilt)).backward()
+    assert gathers_cheaply(torch.device("cpu"))
+    assert not sites, dict(sites)
+    with cpu_sync_proxy(sites):  # the CPU's own path gathers, which the proxy sees
+        network.reconstruct_low(out.encoded, positions)  # type: ignore[arg-type]
+    assert sites
