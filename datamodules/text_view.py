@@ -31,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from msabench.core.vocabulary import TEXT_VIEW_CHOICES, TextViewName
+from msabench.datamodules.bert_mask import bert_attention_mask
 from msabench.datamodules.cache import cache_root, load_split_cache
 from msabench.errors import ConfigError, DatasetNotFoundError, UnknownNameError
 
@@ -164,7 +165,9 @@ class TextReencoder:
         with torch.no_grad():
             for chunk in ids.split(self.chunk_size):
                 states = model(
-                    input_ids=chunk[:, 0], attention_mask=chunk[:, 1], token_type_ids=chunk[:, 2]
+                    input_ids=chunk[:, 0],
+                    attention_mask=bert_attention_mask(chunk[:, 1], model),
+                    token_type_ids=chunk[:, 2],
                 ).last_hidden_state
                 parts.append(states.float() * chunk[:, 1, :, None])
         if not parts:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Literal
 
 from torch import Tensor, nn
 
+from msabench.datamodules.bert_mask import bert_attention_mask
 from msabench.errors import ConfigError, DatasetNotFoundError
 
 if TYPE_CHECKING:
@@ -68,7 +69,9 @@ class TextEncoder(nn.Module):
         if ids is None:
             raise ConfigError("model.text_encoder=bert needs token ids: this dataset has no `text_bert`")
         out = self.bert(
-            input_ids=ids[:, 0].long(), attention_mask=ids[:, 1].long(), token_type_ids=ids[:, 2].long()
+            input_ids=ids[:, 0].long(),
+            attention_mask=bert_attention_mask(ids[:, 1], self.bert),
+            token_type_ids=ids[:, 2].long(),
         )
         return out.last_hidden_state
 
