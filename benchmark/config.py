@@ -90,7 +90,7 @@ def compose(
         flags: values from named CLI flags, as dotted keys (``{"seed": 1}``).
         overrides: ``key=value`` strings; an unknown key is an error that suggests the closest valid key.
         extra_blocks: further top-level blocks of the method config to merge after the dataset blocks
-            (``smoke`` in tests, ``quick`` in the `quick` sweep preset); a method without one keeps its values.
+            (``smoke`` in tests, ``quick`` in the `quick` sweep preset); a method without one is unchanged.
         model_schema: the method's ``config_schema``; the merged ``model`` block is checked against it.
 
     Returns:

@@ -12,7 +12,7 @@ A sweep file (or a packaged preset, ``quick``, ``synthetic``, ``mosi``, ...) loo
       seeds: [1111, 1112, 1113]                              # or "1111:1113"
       train_policy: paper       # a policy name, a list, or paper (each method's own)
     overrides: [trainer.max_epochs=5]                        # key=value for every run
-    blocks: [quick]             # optional blocks of each method's config.yaml every run merges (its quick budget)
+    blocks: [quick]             # optional blocks of each method's config.yaml that every run merges
 """
 
 from __future__ import annotations
