@@ -28,6 +28,12 @@ NON_DETERMINING_KEYS: tuple[str, ...] = (
 )
 
 
+# Top-level blocks of a method's config that are merged only when asked for (``extra_blocks``), after the
+# dataset blocks: ``smoke`` (tiny widths, by the generic tests) and ``quick`` (the budget of the `quick` sweep
+# preset, which names it in its ``blocks:``). A method without the block asked for keeps what it has.
+OPTIONAL_BLOCKS: tuple[str, ...] = ("smoke", "quick")
+
+
 def load_defaults() -> DictConfig:
     """The suite-wide defaults (``benchmark/configs/defaults.yaml``) in their typed schema."""
     text = resources.files("msabench").joinpath("configs/defaults.yaml").read_text()
@@ -83,7 +89,8 @@ def compose(
         family: the dataset's metric family (``mosi``, ``sims``, ``iemocap``).
         flags: values from named CLI flags, as dotted keys (``{"seed": 1}``).
         overrides: ``key=value`` strings; an unknown key is an error that suggests the closest valid key.
-        extra_blocks: further top-level blocks of the method config to merge last (``smoke`` in tests).
+        extra_blocks: further top-level blocks of the method config to merge after the dataset blocks
+            (``smoke`` in tests, ``quick`` in the `quick` sweep preset); a method without one is unchanged.
         model_schema: the method's ``config_schema``; the merged ``model`` block is checked against it.
 
     Returns:
@@ -98,10 +105,10 @@ def compose(
     blocks = OmegaConf.to_container(method_cfg.get("datasets", {}))
     if not isinstance(blocks, dict):
         raise ConfigError(f"`datasets:` in {source} must map dataset blocks to their settings")
+    extra_blocks = tuple(dict.fromkeys(extra_blocks))
     extra = {name: method_cfg.get(name) for name in extra_blocks}
-    method_body = OmegaConf.masked_copy(
-        method_cfg, [str(k) for k in method_cfg if k not in ("datasets", "smoke")]
-    )
+    held_back = {"datasets", *OPTIONAL_BLOCKS, *extra_blocks}
+    method_body = OmegaConf.masked_copy(method_cfg, [str(k) for k in method_cfg if k not in held_back])
     set_struct_all(cfg, False)  # a method's config may add keys of its own (loss weights, model widths)
     cfg = merge_typed(cfg, method_body, source)
     cfg.method.name = method

@@ -90,6 +90,8 @@ def expand(spec: SweepSpec, extra_blocks: Sequence[str] = (), data_root: str | N
     count); a policy that trains per setting (``matched``) gives one job per setting, any other policy one job
     with every setting. Jobs with the same (dataset, method, policy, seed) from several grids are merged, so
     each checkpoint is trained once.
+    The spec's ``blocks`` (the `quick` preset's ``quick`` budgets) come first in each job's ``extra_blocks``,
+    then ``extra_blocks`` (``smoke`` in tests), so they enter the composed config and the run key.
     Unknown methods, datasets and override keys fail here, before anything runs.
     """
     # Lazy: the data, the methods and the runner load torch and Lightning; parsing a sweep file does not.
@@ -103,6 +105,7 @@ def expand(spec: SweepSpec, extra_blocks: Sequence[str] = (), data_root: str | N
         for dataset in grid.datasets:
             if dataset not in DATASETS:
                 raise UnknownNameError("dataset", dataset, DATASETS)
+    extra_blocks = tuple(dict.fromkeys((*spec.blocks, *extra_blocks)))
     merged: dict[tuple[Any, ...], dict[str, Any]] = {}
     seed_rank: dict[int, int] = {}
     for grid in spec.grids:

@@ -12,6 +12,7 @@ A sweep file (or a packaged preset, ``quick``, ``synthetic``, ``mosi``, ...) loo
       seeds: [1111, 1112, 1113]                              # or "1111:1113"
       train_policy: paper       # a policy name, a list, or paper (each method's own)
     overrides: [trainer.max_epochs=5]                        # key=value for every run
+    blocks: [quick]             # optional blocks of each method's config.yaml that every run merges
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any, Final
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError
 
+from msabench.config import OPTIONAL_BLOCKS
 from msabench.core.parse import parse_seeds
 from msabench.core.vocabulary import ALL_CONDITIONS, MAX_INTER_RATE, RATE_PROTOCOLS
 from msabench.errors import ConfigError, UnknownNameError
@@ -54,6 +56,7 @@ class SweepFileSchema:
     grid: Any = None
     description: str | None = None
     overrides: list[str] = field(default_factory=list)
+    blocks: list[str] = field(default_factory=list)
     workers: int | None = None
     output: str | None = None
 
@@ -108,13 +111,18 @@ class Grid:
 
 @dataclass(frozen=True)
 class SweepSpec:
-    """A parsed sweep: its grids and the overrides every run gets."""
+    """A parsed sweep: its grids, the overrides every run gets and the method-config blocks it merges.
+
+    ``blocks`` name optional top-level blocks of each method's ``config.yaml`` (``quick``: the method's budget
+    in the `quick` preset), merged after the dataset blocks and before the overrides.
+    """
 
     grids: tuple[Grid, ...]
     overrides: tuple[str, ...] = ()
     name: str = "sweep"
     workers: int | None = None
     output: str | None = None
+    blocks: tuple[str, ...] = ()
 
 
 def parse_rates(value: Any) -> tuple[float, ...]:
@@ -267,7 +275,16 @@ def build_spec(
         for i, block in enumerate(blocks)
     )
     file_overrides = [str(o) for o in data.get("overrides") or ()]
+    blocks = parse_names(data.get("blocks") or ())
+    for block in blocks:
+        if block not in OPTIONAL_BLOCKS:
+            raise UnknownNameError("method-config block", block, OPTIONAL_BLOCKS)
     workers = data.get("workers")
     return SweepSpec(
-        grids, (*file_overrides, *overrides), name, int(workers) if workers else None, data.get("output")
+        grids,
+        (*file_overrides, *overrides),
+        name,
+        int(workers) if workers else None,
+        data.get("output"),
+        blocks=tuple(dict.fromkeys(blocks)),
     )
