@@ -114,7 +114,7 @@ def test_stages_and_their_optimisation() -> None:
 
 
 def test_pretraining_loss_is_task_plus_cmd() -> None:
-    pretrain, _ = build_stages("if_mmin")
+    pretrain, _ = build_stages("if_mmin", "regression", "loss.cmd_warmup_epochs=0")  # the authors' weight
     pretrain.eval()
     batch = tiny_batch(torch.ones(6, 3, dtype=torch.bool))
     parts = pretrain.training_loss(batch)
