@@ -164,6 +164,15 @@ class MSAMethod(L.LightningModule):
         """Optimizer parameter groups; override for per-group learning rates (keys as in ``torch.optim``)."""
         return [{"params": [p for p in self.parameters() if p.requires_grad]}]
 
+    def selection_start_epoch(self) -> int:
+        """The first epoch (0-based) whose validation may select the checkpoint or count for early stopping.
+
+        0 by default. A stage whose first epochs train another objective than its own (a loss weight still
+        ramping in) returns its first epoch at the full objective, so that the selected weights were trained
+        with it.
+        """
+        return 0
+
     # ------------------------------------------------------------------ helpers for methods
     @property
     def is_classification(self) -> bool:

@@ -34,11 +34,36 @@ def policy_params(cfg: DictConfig) -> dict[str, Any]:
     return plain_dict(cfg.policy)
 
 
+class _FromEpoch(L.Callback):
+    """Runs the callback's epoch-end hooks from epoch ``start`` (0-based) on; it never sees earlier epochs."""
+
+    def __init__(self, start: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.start = start
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.current_epoch >= self.start:
+            super().on_train_epoch_end(trainer, pl_module)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.current_epoch >= self.start:
+            super().on_validation_end(trainer, pl_module)
+
+
+class SelectionCheckpoint(_FromEpoch, L.pytorch.callbacks.ModelCheckpoint):
+    """The stage's best validation epoch among those from the module's ``selection_start_epoch`` on."""
+
+
+class SelectionEarlyStopping(_FromEpoch, L.pytorch.callbacks.EarlyStopping):
+    """Early stopping whose best value and patience count from the module's ``selection_start_epoch`` on."""
+
+
 def fit_stages(prepared: PreparedRun) -> tuple[MSAMethod, dict[str, Any]]:
     """Train every stage in order, each from the previous one; writes ``model.ckpt``.
 
-    Each stage trains under its own policy (or the run's), selects its checkpoint on validation and
-    continues from the selected weights.
+    Each stage trains under its own policy (or the run's), selects its checkpoint on validation (among the
+    epochs from its module's ``selection_start_epoch`` on; early stopping counts from there too) and continues
+    from the selected weights.
 
     Returns:
         The final stage's module with its selected weights, and the final stage's ``epochs``,
@@ -64,7 +89,9 @@ def fit_stages(prepared: PreparedRun) -> tuple[MSAMethod, dict[str, Any]]:
         L.seed_everything(cfg.seed + index, workers=True, verbose=False)
         module = stage.module(stage_cfg, dm.dims, previous=previous)
         monitor = f"val/{stage_cfg.selection.metric}"
-        checkpoint = L.pytorch.callbacks.ModelCheckpoint(
+        start = module.selection_start_epoch()
+        checkpoint = SelectionCheckpoint(
+            start,
             dirpath=run_dir / "checkpoints",
             filename=stage.name,
             monitor=monitor,
@@ -76,7 +103,8 @@ def fit_stages(prepared: PreparedRun) -> tuple[MSAMethod, dict[str, Any]]:
         callbacks: list[Any] = [checkpoint]
         if stage_cfg.trainer.patience is not None:
             callbacks.append(
-                L.pytorch.callbacks.EarlyStopping(
+                SelectionEarlyStopping(
+                    start,
                     monitor=monitor,
                     mode=stage_cfg.selection.mode,
                     patience=stage_cfg.trainer.patience,

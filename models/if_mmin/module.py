@@ -8,6 +8,7 @@ from torch import Tensor
 
 from msabench.core.batch import Batch
 from msabench.datamodules.base import DataDims
+from msabench.errors import ConfigError
 from msabench.models import register
 from msabench.models.base import MSAMethod
 from msabench.models.components.imagination import ImaginationPretrain, ImaginationStudent
@@ -27,6 +28,15 @@ class IFMMINPretrain(ImaginationPretrain):
     """Stage 1 (``utt_shared``): encoders, S and C1 on complete data; task loss + CMD between modalities."""
 
     network_cls = IFMMINPretrainNetwork
+
+    def __init__(self, cfg: DictConfig, dims: DataDims, previous: MSAMethod | None = None) -> None:
+        warmup, epochs = cfg.loss.cmd_warmup_epochs, cfg.trainer.max_epochs
+        if warmup >= epochs:
+            raise ConfigError(
+                f"loss.cmd_warmup_epochs={warmup} leaves stage 1 no epoch at the full CMD weight to select "
+                f"(it trains {epochs}): lower it or raise stages.pretrain.trainer.max_epochs"
+            )
+        super().__init__(cfg, dims, previous)
 
     def training_loss(self, batch: Batch) -> dict[str, Tensor]:
         """Task loss + CMD (K moments) averaged over the three modality pairs, its weight ramped in."""
@@ -49,6 +59,14 @@ class IFMMINPretrain(ImaginationPretrain):
         """
         warmup = self.cfg.loss.cmd_warmup_epochs
         return 1.0 if warmup <= 0 else min(1.0, self.current_epoch / warmup)
+
+    def selection_start_epoch(self) -> int:
+        """The first epoch at the full CMD weight: the warm-up's epochs never select the teacher.
+
+        During the warm-up stage 1 trains mostly the task, whose validation loss is then the lowest; the
+        teacher and the student's encoders must come from IF-MMIN's own objective, task + CMD.
+        """
+        return max(0, self.cfg.loss.cmd_warmup_epochs)
 
 
 @register("if_mmin")

@@ -5,6 +5,7 @@ The blocks IF-MMIN shares with MMIN (encoders, residual autoencoder, views) are 
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -13,6 +14,7 @@ from omegaconf import OmegaConf
 from torch.nn import functional as F
 
 from msabench.config import compose
+from msabench.errors import ConfigError
 from msabench.models import get
 from msabench.models.components.losses import central_moment_discrepancy
 from msabench.models.components.mmin_blocks import missing_inputs
@@ -112,7 +114,7 @@ def test_stages_and_their_optimisation() -> None:
 
 
 def test_pretraining_loss_is_task_plus_cmd() -> None:
-    pretrain, _ = build_stages("if_mmin")
+    pretrain, _ = build_stages("if_mmin", "regression", "loss.cmd_warmup_epochs=0")  # the authors' weight
     pretrain.eval()
     batch = tiny_batch(torch.ones(6, 3, dtype=torch.bool))
     parts = pretrain.training_loss(batch)
@@ -137,9 +139,41 @@ def test_stage_one_ramps_the_cmd_weight_in(
     assert torch.allclose(parts["loss"], parts["task"] + factor * parts["cmd"])
 
 
-def test_the_default_is_the_authors_cmd_without_warm_up() -> None:
-    for dataset in ("iemocap", "mosi", "sims", "synthetic"):
+def test_the_authors_cmd_without_warm_up_except_on_the_cpu_budget() -> None:
+    for dataset in ("iemocap", "mosi", "sims"):
         assert stage_cfg("if_mmin", "pretrain", dataset=dataset).loss.cmd_warmup_epochs == 0
+    synthetic = stage_cfg("if_mmin", "pretrain", dataset="synthetic")
+    assert (synthetic.loss.cmd_warmup_epochs, synthetic.trainer.max_epochs) == (2, 4)
+
+
+def test_a_warm_up_longer_than_stage_one_is_one_config_error() -> None:
+    with pytest.raises(ConfigError, match="loss.cmd_warmup_epochs=4 leaves stage 1 no epoch"):
+        build_stages("if_mmin", "regression", "loss.cmd_warmup_epochs=4")
+    assert build_stages("if_mmin", "regression", "loss.cmd_warmup_epochs=3")[0].selection_start_epoch() == 3
+    assert build_stages("if_mmin", "regression", "loss.cmd_warmup_epochs=0")[0].selection_start_epoch() == 0
+
+
+def test_stage_one_selects_among_epochs_at_full_cmd_weight(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runner's stage 1 with a 2-epoch warm-up: its validation loss made lowest at the first epoch (as the
+    warm-up's task-only epochs are), the selected teacher is still from epoch 3, the first at full weight."""
+    import msabench
+
+    def rising(self: IFMMINPretrain, batch: dict, prediction: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"loss": prediction.new_tensor(float(self.current_epoch))}
+
+    monkeypatch.setattr(IFMMINPretrain, "validation_loss", rising)
+    smoke = ["model.embedding_dim=8", "model.cnn_channels=4", "model.classifier_layers=[8]"]
+    smoke += ["model.ae_layers=[8,4]", "model.n_blocks=2", "data.options.n_scale=0.05", "data.batch_size=32"]
+    budget = ["trainer.max_epochs=1", "stages.pretrain.trainer.max_epochs=3", "loss.cmd_warmup_epochs=2"]
+    budget += ["trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "trainer.limit_test_batches=1"]
+    msabench.run(
+        method="if_mmin", protocol="inter", condition="ta", output=tmp_path, overrides=[*smoke, *budget]
+    )
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    selected = torch.load(run_dir / "checkpoints" / "pretrain.ckpt", weights_only=True)
+    assert selected["epoch"] == 2  # 0-based: the CMD weight is epoch / 2, full from the third epoch
 
 
 def test_student_starts_from_stage_one_and_the_teacher_is_frozen() -> None:
