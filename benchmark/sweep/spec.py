@@ -275,8 +275,8 @@ def build_spec(
         for i, block in enumerate(blocks)
     )
     file_overrides = [str(o) for o in data.get("overrides") or ()]
-    blocks = parse_names(data.get("blocks") or ())
-    for block in blocks:
+    config_blocks = parse_names(data.get("blocks") or ())
+    for block in config_blocks:
         if block not in OPTIONAL_BLOCKS:
             raise UnknownNameError("method-config block", block, OPTIONAL_BLOCKS)
     workers = data.get("workers")
@@ -286,5 +286,5 @@ def build_spec(
         name,
         int(workers) if workers else None,
         data.get("output"),
-        blocks=tuple(dict.fromkeys(blocks)),
+        blocks=tuple(dict.fromkeys(config_blocks)),
     )
