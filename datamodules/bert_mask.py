@@ -10,6 +10,8 @@ masks the same keys as the (B, L) mask, so the encoder's output is the same.
 
 from __future__ import annotations
 
+from functools import cache
+
 import torch
 from torch import Tensor, nn
 
@@ -17,6 +19,7 @@ from torch import Tensor, nn
 _PREPARED_FOR = ("sdpa", "eager")
 
 
+@cache  # read once: the mask is built for every encoded chunk
 def _transformers_major() -> int:
     import transformers
 
