@@ -148,7 +148,12 @@ def test_runs_of_a_removed_node_finish_elsewhere(small_grid: Any, cluster: Any, 
     def remove(status: dict[str, Any]) -> bool:
         if status.get("node") != cpu_node:
             return False
+        # A lost node takes its processes with it; here the worker shares this machine and would outlive its
+        # raylet, so it is frozen before the removal and killed after it, never publishing.
+        pid = int(status["pid"])
+        os.kill(pid, signal.SIGSTOP)
         ray_cluster.remove_node(nodes["cpu"], allow_graceful=False)
+        os.kill(pid, signal.SIGKILL)
         removed.append(status["attempt"])
         return True
 
@@ -163,7 +168,7 @@ def test_runs_of_a_removed_node_finish_elsewhere(small_grid: Any, cluster: Any, 
     assert {s["node"] for s in statuses} == {nodes["gpu"].node_id[:8]}  # both ended on the surviving node
     # it has a GPU and they asked for none: Ray would leave it visible to them; the executor hides it
     assert {s["visible_devices"] for s in statuses} == {""}
-    deadline = time.time() + 60  # the removed node's worker may outlive its raylet for a moment
+    deadline = time.time() + 60  # its staging directory is stale once its lock is released
     while store.staging_dirs(root) and time.time() < deadline:
         store.remove_stale_staging(root)
         time.sleep(0.5)
