@@ -27,6 +27,49 @@ class BatchNorm1d(nn.BatchNorm1d):
         return super().forward(x)
 
 
+class MaskedFeatureNorm(nn.Module):
+    """BatchNorm over the valid frames of (B, L, D) sequences: each feature standardised, padding left out.
+
+    Training batches are normalised with the mean and (biased) variance of their valid frames, and running
+    statistics (unbiased variance, ``momentum`` as BatchNorm's) normalise evaluation batches, so at test time
+    a sample's output depends on that sample alone. A training batch with at most one valid frame uses and
+    keeps the running statistics. Everything is computed on the device: no data-dependent branch.
+    Invalid frames come out as zeros.
+
+    Features are divided by ``std + eps``, as the ``train_zscore`` data option does, rather than by
+    BatchNorm's ``sqrt(var + eps)``: raw features with a standard deviation of 1e-3 (some of COVAREP's) would
+    otherwise keep a tenth of their variation.
+    """
+
+    def __init__(self, dim: int, momentum: float = 0.1, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.momentum = momentum
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.bias = nn.Parameter(torch.zeros(dim))
+        self.register_buffer("running_mean", torch.zeros(dim))
+        self.register_buffer("running_var", torch.ones(dim))
+
+    def forward(self, x: Tensor, valid: Tensor) -> Tensor:
+        """Normalise (B, L, D) ``x`` whose (B, L) ``valid`` mask marks the frames that exist."""
+        weight = valid.unsqueeze(-1).to(x.dtype)
+        mean, var = self.running_mean, self.running_var
+        if self.training:
+            count = weight.sum(dim=(0, 1))
+            enough = count > 1
+            batch_mean = (x * weight).sum(dim=(0, 1)) / count.clamp_min(1.0)
+            squares = ((x - batch_mean) ** 2 * weight).sum(dim=(0, 1))
+            mean = torch.where(enough, batch_mean, self.running_mean)
+            var = torch.where(enough, squares / count.clamp_min(1.0), self.running_var)
+            with torch.no_grad():
+                unbiased = torch.where(enough, squares / (count - 1).clamp_min(1.0), self.running_var)
+                self.running_mean.lerp_(mean.detach(), self.momentum)
+                self.running_var.lerp_(unbiased, self.momentum)
+        std = (var + 1e-12).sqrt()  # finite gradient where a feature does not vary
+        normalised = (x - mean) / (std + self.eps) * self.weight + self.bias
+        return normalised * weight
+
+
 _ACCELERATOR_PATHS_ON_CPU = False
 
 

@@ -25,3 +25,4 @@ class ModelConfig(TextEncoderConfig):
     decoder_dropout: float = MISSING
     low_level_input: str = MISSING
     fusion_text_shared: bool = MISSING
+    input_norm: str = MISSING

@@ -56,6 +56,8 @@ class DERLMethod(MSAMethod):
             raise ConfigError(
                 f"unknown loss.rec_low_scale '{self.cfg.loss.rec_low_scale}': use target_std or raw"
             )
+        if model_cfg.input_norm not in ("frame", "feature"):
+            raise ConfigError(f"unknown model.input_norm '{model_cfg.input_norm}': use frame or feature")
         return DERL(
             text_encoder=self.text_encoder(model_cfg, dims),
             audio_dim=dims.audio_dim,
@@ -73,6 +75,7 @@ class DERLMethod(MSAMethod):
             decoder_dropout=model_cfg.decoder_dropout,
             low_level_input=model_cfg.low_level_input,
             fusion_text_shared=model_cfg.fusion_text_shared,
+            input_norm=model_cfg.input_norm,
         )
 
     def _run(self, batch: Batch) -> DERLOutput:

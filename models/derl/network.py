@@ -13,11 +13,12 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from msabench.errors import ConfigError
-from msabench.models.components.layers import MLP, gathers_cheaply, sinusoidal_positions
+from msabench.models.components.layers import MLP, MaskedFeatureNorm, gathers_cheaply, sinusoidal_positions
 from msabench.models.components.text import TextEncoder
 
 CompressorKind = Literal["transformer", "perceiver"]
 LowLevelInput = Literal["encoder", "projection"]
+InputNorm = Literal["frame", "feature"]
 
 
 class Encoded(NamedTuple):
@@ -145,7 +146,11 @@ class FrameReadout(nn.Module):
 
 
 class TokenCompressor(nn.Module):
-    """LayerNorm + Linear to the hidden width, then a compression of the frames to T learnable tokens.
+    """Input normalisation, a Linear to the hidden width, then a compression of the frames to T tokens.
+
+    ``input_norm``: ``frame`` (LayerNorm of each frame across its features) or ``feature`` (each feature
+    standardised over the valid frames, :class:`MaskedFeatureNorm`). Raw audio and vision features span
+    decades of scale, and a frame's LayerNorm keeps mostly its largest ones (README, "Input normalisation").
 
     ``transformer`` (LNLN's "proj" extractor): the T tokens are prepended to the frames and a Transformer runs
     over the whole; the token outputs are the compressed modality, and the frame outputs, which see every
@@ -169,12 +174,16 @@ class TokenCompressor(nn.Module):
         ff_dim: int,
         dropout: float,
         kind: CompressorKind = "transformer",
+        input_norm: InputNorm = "feature",
     ) -> None:
         super().__init__()
         if kind not in ("transformer", "perceiver"):
             raise ValueError(f"compressor must be transformer or perceiver, not '{kind}'")
+        if input_norm not in ("frame", "feature"):
+            raise ValueError(f"input_norm must be frame or feature, not '{input_norm}'")
         self.kind = kind
-        self.projection = nn.Sequential(nn.LayerNorm(in_dim), nn.Linear(in_dim, hidden))
+        self.input_norm = nn.LayerNorm(in_dim) if input_norm == "frame" else MaskedFeatureNorm(in_dim)
+        self.projection = nn.Linear(in_dim, hidden)
         self.tokens = nn.Parameter(torch.randn(1, n_tokens, hidden) * 0.02)
         cross = kind == "perceiver"
         self.layers = nn.ModuleList(
@@ -194,9 +203,12 @@ class TokenCompressor(nn.Module):
             tokens (B, T, H); frames (B, L, H) (see :class:`Encoded`; zero beyond the batch's last valid
             step); projected frames (B, L, H).
         """
-        projected = self.projection(x)
-        batch, length, hidden = projected.shape
         valid = valid.bool()
+        if isinstance(self.input_norm, MaskedFeatureNorm):
+            projected = self.projection(self.input_norm(x, valid))
+        else:
+            projected = self.projection(self.input_norm(x))
+        batch, length, hidden = projected.shape
         # Steps up to the batch's last valid one, found on the device: trimming the rest would need its
         # index on the host (a synchronisation per step on a GPU). Masked keys contribute nothing either way.
         used = valid.any(dim=0).flip(0).cumsum(dim=0).flip(0) > 0
@@ -275,6 +287,8 @@ class DERL(nn.Module):
         low_level_input: what the low-level decoders read: ``encoder`` (frame-level features that see the
             context of a dropped frame) or ``projection`` (the projected frame itself, zero when dropped).
         fusion_text_shared: concatenate the pooled text-shared feature to the fused one before the head.
+        input_norm: how each compressor normalises its raw frames: ``frame`` (LayerNorm) or ``feature``
+            (:class:`MaskedFeatureNorm`).
     """
 
     def __init__(
@@ -295,6 +309,7 @@ class DERL(nn.Module):
         decoder_dropout: float = 0.2,
         low_level_input: LowLevelInput = "encoder",
         fusion_text_shared: bool = False,
+        input_norm: InputNorm = "feature",
     ) -> None:
         super().__init__()
         if low_level_input not in ("encoder", "projection"):
@@ -305,7 +320,15 @@ class DERL(nn.Module):
         raw_dims = (text_encoder.output_dim, audio_dim, vision_dim)
         self.compressors = nn.ModuleList(
             TokenCompressor(
-                d, hidden, n_tokens, encoder_layers, encoder_heads, encoder_ff, dropout, compressor
+                d,
+                hidden,
+                n_tokens,
+                encoder_layers,
+                encoder_heads,
+                encoder_ff,
+                dropout,
+                compressor,
+                input_norm,
             )
             for d in raw_dims
         )

@@ -18,7 +18,7 @@ from msabench.models import get
 from msabench.models.components.losses import masked_reconstruction_loss
 from msabench.models.derl.losses import orthogonality_loss, router_balance_loss, shared_alignment_loss
 from msabench.models.derl.module import DERLMethod
-from msabench.models.derl.network import SharedExperts
+from msabench.models.derl.network import SharedExperts, TokenCompressor
 from msabench.protocols import Setting
 
 DIMS = DataDims(
@@ -171,6 +171,28 @@ def test_low_level_reconstruction_is_scale_free_per_modality_by_default() -> Non
 def test_unknown_reconstruction_scale_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="loss.rec_low_scale 'std': use target_std or raw"):
         method("loss.rec_low_scale=std")
+
+
+def test_unknown_input_normalisation_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="model.input_norm 'batch': use frame or feature"):
+        method("model.input_norm=batch")
+
+
+@pytest.mark.parametrize("kind", ["transformer", "perceiver"])
+def test_feature_normalisation_makes_the_compressor_blind_to_each_features_scale(kind: str) -> None:
+    generator = torch.Generator().manual_seed(5)
+    x = torch.randn(6, 10, 4, generator=generator)
+    valid = torch.rand(6, 10, generator=generator) < 0.8
+    valid[:, 0] = True
+    rescaled = x * torch.tensor([1e-3, 1.0, 30.0, 1e3]) + torch.tensor([5.0, -2.0, 0.0, 1e3])
+    outputs = {}
+    for input_norm in ("frame", "feature"):
+        torch.manual_seed(6)
+        compressor = TokenCompressor(4, 16, 2, 1, 2, 32, 0.0, kind, input_norm)  # type: ignore[arg-type]
+        with torch.no_grad():
+            outputs[input_norm] = [compressor(inputs, valid)[0] for inputs in (x, rescaled)]
+    torch.testing.assert_close(outputs["feature"][1], outputs["feature"][0], rtol=1e-3, atol=1e-3)
+    assert (outputs["frame"][1] - outputs["frame"][0]).abs().max() > 0.1  # a frame's LayerNorm is not
 
 
 def test_high_level_reconstruction_targets_the_complete_views_tokens() -> None:
