@@ -60,7 +60,7 @@ def rate_curves(points: pd.DataFrame, metric: str, title: str, path: Path, proto
     ax.set_ylabel(_ylabel(metric))
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, title="mean, band ±1 std over seeds (ddof 0)", title_fontsize=7)
+    _legend_beside(fig, "mean, band ±1 std\nover seeds (ddof 0)")
     return _save(fig, path)
 
 
@@ -82,14 +82,13 @@ def condition_bars(points: pd.DataFrame, metric: str, title: str, path: Path) ->
     ax.set_ylabel(_ylabel(metric))
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
-    # Outside the axes, right of them: bars fill the whole width, so no corner of the axes is free of them.
-    fig.legend(
-        loc="outside right upper",
-        fontsize=8,
-        title="mean, bars ±1 std\nover seeds (ddof 0)",
-        title_fontsize=7,
-    )
+    _legend_beside(fig, "mean, bars ±1 std\nover seeds (ddof 0)")
     return _save(fig, path)
+
+
+def _legend_beside(fig, title: str) -> None:  # noqa: ANN001 - a matplotlib Figure
+    # Right of the axes: bars fill the whole width, and curves of many methods leave no corner free either.
+    fig.legend(loc="outside right upper", fontsize=8, title=title, title_fontsize=7)
 
 
 def _by_entry(points: pd.DataFrame):  # noqa: ANN202 - a pandas groupby iterator

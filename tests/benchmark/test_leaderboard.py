@@ -411,19 +411,26 @@ def test_data_variants_are_never_pooled_and_are_named() -> None:
     assert "Data variant: `aligned`." in section and "so text drops leak" in section
 
 
-def test_condition_bars_keep_their_legend_off_the_bars(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("kind", ["bars", "curves"])
+def test_plots_keep_their_legend_off_the_data(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from msabench import plots
 
+    settings = (
+        [f"condition:{c}" for c in ALL_CONDITIONS]
+        if kind == "bars"
+        else [f"intra@{r / 10}" for r in range(11)]
+    )
     rows = [
-        _row(method, seed, f"condition:{c}", "acc2_has0", 0.9 - 0.01 * i, policy=policy)
-        for i, c in enumerate(ALL_CONDITIONS)
+        _row(method, seed, setting, "acc2_has0", 0.9 - 0.01 * i, policy=policy)
+        for i, setting in enumerate(settings)
         for method in ("a_very_long_method_name", "derl", "lf_dnn", "umdf")
         for policy in ("lnln", "conditions")
         for seed in (1, 2)
     ]
     points = lb.build(pd.DataFrame(rows), None).points
+    points = points[points["metric"] == "acc2_has0"]
     captured = {}
     original = plots._save
 
@@ -432,10 +439,13 @@ def test_condition_bars_keep_their_legend_off_the_bars(
         return original(fig, path)
 
     monkeypatch.setattr(plots, "_save", keep)
-    plots.condition_bars(points[points["metric"] == "acc2_has0"], "acc2_has0", "t", tmp_path / "bars.png")
+    if kind == "bars":
+        plots.condition_bars(points, "acc2_has0", "t", tmp_path / "plot.png")
+    else:
+        plots.rate_curves(points, "acc2_has0", "t", tmp_path / "plot.png")
     fig = captured["fig"]
     renderer = fig.canvas.get_renderer()
     (ax,) = fig.axes
     legend = fig.legends[0].get_window_extent(renderer)
     assert not legend.overlaps(ax.get_window_extent(renderer))
-    assert (tmp_path / "bars.png").stat().st_size > 0
+    assert (tmp_path / "plot.png").stat().st_size > 0
