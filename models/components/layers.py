@@ -41,6 +41,9 @@ class MaskedFeatureNorm(nn.Module):
     otherwise keep a tenth of their variation.
     """
 
+    running_mean: Tensor
+    running_var: Tensor
+
     def __init__(self, dim: int, momentum: float = 0.1, eps: float = 1e-6) -> None:
         super().__init__()
         self.momentum = momentum
