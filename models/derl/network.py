@@ -150,7 +150,7 @@ class TokenCompressor(nn.Module):
 
     ``input_norm``: ``frame`` (LayerNorm of each frame across its features) or ``feature`` (each feature
     standardised over the valid frames, :class:`MaskedFeatureNorm`). Raw audio and vision features span
-    decades of scale, and a frame's LayerNorm keeps mostly its largest ones (README, "Input normalisation").
+    decades of scale, and a frame's LayerNorm keeps mostly its largest ones (README, "Without text").
 
     ``transformer`` (LNLN's "proj" extractor): the T tokens are prepended to the frames and a Transformer runs
     over the whole; the token outputs are the compressed modality, and the frame outputs, which see every
