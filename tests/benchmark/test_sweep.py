@@ -23,7 +23,7 @@ from msabench import sweep as sw
 from msabench.cli import main
 from msabench.errors import ConfigError, UnknownNameError
 from msabench.protocols import Setting
-from msabench.sweep import executors
+from msabench.sweep import engine, executors
 from msabench.sweep import progress as progress_module
 
 SMOKE = [
@@ -149,6 +149,23 @@ def test_expand_all_methods_and_early_errors() -> None:
 
 
 # ------------------------------------------------------------------------------------------------- scheduling
+def test_one_model_jobs_start_before_the_matched_ones_seed_by_seed(tmp_path: Path) -> None:
+    leaves = {"methods": "lf_dnn,derl", "rates": "0,0.5", "seeds": "1,2"}
+    jobs = sw.expand(sw.SweepSpec((sw.grid_from_leaves(leaves),)))
+    assert [j.label for j in jobs[:3]] == [
+        "synthetic derl lnln s1",
+        "synthetic lf_dnn matched intra@0 s1",
+        "synthetic lf_dnn matched intra@0.5 s1",
+    ]
+    matched_first = [jobs[1], jobs[2], jobs[0], jobs[4], jobs[5], jobs[3]]  # listed as a user might
+    started = [matched_first[i].label for i in engine.dispatch_order(matched_first)]
+    assert started == [jobs[i].label for i in (0, 1, 2, 3, 4, 5)]  # seed by seed, the one-model job first
+    job_fn, calls = _fake()
+    report = sw.run_sweep(matched_first, tmp_path, workers=0, job_fn=job_fn)
+    assert [label for label, _ in calls] == started
+    assert [o.label for o in report.outcomes] == [j.label for j in matched_first]  # reports keep the order
+
+
 def _jobs(n: int) -> list[sw.Job]:
     return [
         sw.Job("synthetic", "lf_dnn", "matched", 1111, (Setting("intra", rate=r / 10),)) for r in range(n)
