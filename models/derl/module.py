@@ -56,8 +56,6 @@ class DERLMethod(MSAMethod):
             raise ConfigError(
                 f"unknown loss.rec_low_scale '{self.cfg.loss.rec_low_scale}': use target_std or raw"
             )
-        if model_cfg.input_norm not in ("frame", "feature"):
-            raise ConfigError(f"unknown model.input_norm '{model_cfg.input_norm}': use frame or feature")
         return DERL(
             text_encoder=self.text_encoder(model_cfg, dims),
             audio_dim=dims.audio_dim,

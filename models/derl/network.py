@@ -180,7 +180,7 @@ class TokenCompressor(nn.Module):
         if kind not in ("transformer", "perceiver"):
             raise ValueError(f"compressor must be transformer or perceiver, not '{kind}'")
         if input_norm not in ("frame", "feature"):
-            raise ValueError(f"input_norm must be frame or feature, not '{input_norm}'")
+            raise ConfigError(f"model.input_norm must be frame or feature, not '{input_norm}'")
         self.kind = kind
         self.input_norm = nn.LayerNorm(in_dim) if input_norm == "frame" else MaskedFeatureNorm(in_dim)
         self.projection = nn.Linear(in_dim, hidden)

@@ -174,7 +174,7 @@ def test_unknown_reconstruction_scale_is_a_config_error() -> None:
 
 
 def test_unknown_input_normalisation_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="model.input_norm 'batch': use frame or feature"):
+    with pytest.raises(ConfigError, match="model.input_norm must be frame or feature, not 'batch'"):
         method("model.input_norm=batch")
 
 
