@@ -31,7 +31,7 @@ NON_DETERMINING_KEYS: tuple[str, ...] = (
 # Top-level blocks of a method's config that are merged only when asked for (``extra_blocks``), after the
 # dataset blocks: ``smoke`` (tiny widths, by the generic tests) and ``quick`` (the budget of the `quick` sweep
 # preset, which names it in its ``blocks:``). A method without the block asked for keeps what it has.
-OPTIONAL_BLOCKS: tuple[str, ...] = ("smoke", "quick")
+OPTIONAL_BLOCKS: tuple[str, ...] = ("smoke", "quick", "reference")
 
 
 def load_defaults() -> DictConfig:

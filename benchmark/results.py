@@ -60,6 +60,8 @@ RESULT_COLUMNS: Final[tuple[str, ...]] = (
     "selection",
     "ckpt_epoch",
     "epochs",
+    "max_epochs",
+    "patience",
     "wall_time_s",
     "params",
     "config_hash",

@@ -128,5 +128,8 @@ def _evaluate_checkpoint(
     module.set_test_settings(settings)
     trainer = build_trainer(cfg, prepared.run_dir, callbacks=[], logger=False)
     trainer.test(module, datamodule=dm, verbose=False)
-    info = {k: status.get(k) for k in ("epochs", "ckpt_epoch", "selection", "wall_time_s", "params")}
+    info = {
+        k: status.get(k)
+        for k in ("epochs", "ckpt_epoch", "max_epochs", "patience", "selection", "wall_time_s", "params")
+    }
     return result_rows(prepared, module.test_results, info, settings=settings)

@@ -28,7 +28,8 @@ def result_rows(
     Args:
         prepared: the run.
         results: metric values per setting name; a setting without values gets one row with a NaN value.
-        info: ``selection``, ``ckpt_epoch``, ``epochs``, ``wall_time_s`` and ``params`` of the run.
+        info: ``selection``, ``ckpt_epoch``, ``epochs``, ``max_epochs``, ``patience``, ``wall_time_s`` and
+            ``params`` of the run.
         error: the error of a failed run (its status becomes ``failed``).
         settings: the settings to write; the request's by default.
     """
@@ -49,6 +50,8 @@ def result_rows(
         "selection": info.get("selection"),
         "ckpt_epoch": info.get("ckpt_epoch"),
         "epochs": info.get("epochs"),
+        "max_epochs": info.get("max_epochs"),
+        "patience": info.get("patience"),
         "wall_time_s": info.get("wall_time_s"),
         "params": info.get("params"),
         "config_hash": config_lib.config_hash(cfg),

@@ -67,7 +67,7 @@ def fit_stages(prepared: PreparedRun) -> tuple[MSAMethod, dict[str, Any]]:
 
     Returns:
         The final stage's module with its selected weights, and the final stage's ``epochs``,
-        ``ckpt_epoch`` and ``selection``.
+        ``ckpt_epoch``, ``max_epochs`` (its cap), ``patience`` (None: it trains to the cap) and ``selection``.
     """
     cfg, run_dir, dm = prepared.cfg, prepared.run_dir, prepared.datamodule
     stages = prepared.method_cls.stages(cfg)
@@ -135,6 +135,8 @@ def fit_stages(prepared: PreparedRun) -> tuple[MSAMethod, dict[str, Any]]:
         info = {
             "epochs": trainer.current_epoch,
             "ckpt_epoch": ckpt_epoch,
+            "max_epochs": stage_cfg.trainer.max_epochs,
+            "patience": stage_cfg.trainer.patience,
             "selection": f"val:{stage_cfg.selection.metric}:{stage_cfg.selection.mode}",
         }
         previous = module

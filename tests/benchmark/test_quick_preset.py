@@ -1,4 +1,5 @@
-"""The `quick` preset: every method trains with the `quick:` block of its config, and its runs record it."""
+"""The `quick` and `synthetic` presets: every method trains with the `quick:` (`reference:`) block of its config,
+and its runs record it."""
 
 from __future__ import annotations
 
@@ -27,28 +28,33 @@ def _leaves(node: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def test_every_method_has_a_quick_block() -> None:
+PRESET_BLOCKS = [("quick", "quick"), ("synthetic", "reference")]
+
+
+@pytest.mark.parametrize("block_name", ["quick", "reference"])
+def test_every_method_has_the_block(block_name: str) -> None:
     for method in names():
-        block = config_lib.load_method_config(method).get("quick")
-        assert block, f"{method}'s config.yaml has no `quick:` block for the quick preset"
+        block = config_lib.load_method_config(method).get(block_name)
+        assert block, f"{method}'s config.yaml has no `{block_name}:` block"
 
 
-def test_the_quick_preset_trains_every_method_with_its_quick_block() -> None:
-    spec = sw.build_spec("quick")
-    assert spec.blocks == ("quick",)
+@pytest.mark.parametrize(("preset", "block_name"), PRESET_BLOCKS)
+def test_the_preset_trains_every_method_with_its_block(preset: str, block_name: str) -> None:
+    spec = sw.build_spec(preset)
+    assert spec.blocks == (block_name,)
     jobs = sw.expand(spec)
     assert {job.method for job in jobs} == set(names())
-    assert all(job.extra_blocks == ("quick",) for job in jobs)
-    for job in {job.method: job for job in jobs}.values():  # a method's jobs share one config
+    assert all(job.extra_blocks == (block_name,) for job in jobs)
+    for job in {(job.method, job.train_policy): job for job in jobs}.values():  # a method's jobs share one config
         args = (job.method, job.dataset, dataset_family(job.dataset), {}, list(job.overrides))
-        quick = config_lib.compose(*args, job.extra_blocks)
+        budget = config_lib.compose(*args, job.extra_blocks)
         plain = config_lib.compose(*args)
-        block = OmegaConf.to_container(config_lib.load_method_config(job.method).quick)
+        block = OmegaConf.to_container(config_lib.load_method_config(job.method)[block_name])
         for key, value in _leaves(block).items():
-            assert OmegaConf.select(quick, key) == value, f"{job.label}: {key}"
-        assert config_lib.config_hash(quick) != config_lib.config_hash(plain), job.label
+            assert OmegaConf.select(budget, key) == value, f"{job.label}: {key}"
+        assert config_lib.config_hash(budget) != config_lib.config_hash(plain), job.label
         # The block is a budget: it is not merged into the method's body, so a run without it is unchanged.
-        assert "quick" not in plain and "smoke" not in plain
+        assert block_name not in plain and "smoke" not in plain
 
 
 def test_a_sweep_file_names_known_blocks_only(tmp_path: Path) -> None:

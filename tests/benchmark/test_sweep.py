@@ -84,9 +84,11 @@ def test_grid_errors_are_one_actionable_line() -> None:
 def test_presets_load_and_flags_replace_leaves() -> None:
     assert {"quick", "synthetic", "mosi", "mosei", "sims", "iemocap"} <= set(sw.presets())
     spec = sw.build_spec("synthetic")
-    (grid,) = spec.grids
-    assert grid.seeds == (1111, 1112, 1113) and len(grid.settings()) == 10 + 7 + 7
-    assert spec.output == "results/synthetic/runs"
+    paper, reference = spec.grids
+    assert paper.seeds == reference.seeds == (1111, 1112, 1113)
+    assert len(paper.settings()) == len(reference.settings()) == 11 + 7 + 7
+    assert reference.methods == ("lf_dnn",) and set(reference.train_policies) == {"lnln", "conditions", "stochastic"}
+    assert spec.output == "results/synthetic/runs" and spec.blocks == ("reference",)
     flagged = sw.build_spec("quick", {"seeds": "7,8", "methods": "lf_dnn"}, ["trainer.max_epochs=1"])
     assert flagged.grids[0].seeds == (7, 8) and flagged.grids[0].methods == ("lf_dnn",)
     assert flagged.overrides == ("data.options.n_scale=0.25", "trainer.max_epochs=1") and flagged.workers == 2
