@@ -38,3 +38,4 @@ class ModelConfig(TextEncoderConfig):
     cross_bottleneck: int = MISSING
     head_dropout: float = MISSING
     predictor_dim: int = MISSING
+    text_width: int | None = None

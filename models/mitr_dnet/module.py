@@ -79,6 +79,7 @@ class _MITRDNetBase(MSAMethod):
             cross_bottleneck=model_cfg.cross_bottleneck,
             head_dropout=model_cfg.head_dropout,
             predictor_dim=model_cfg.predictor_dim,
+            text_width=model_cfg.text_width,
         )
 
     def forward(self, batch: Batch) -> Tensor:

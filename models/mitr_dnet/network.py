@@ -88,6 +88,9 @@ class MITRDNet(nn.Module):
         cross_bottleneck: bottleneck of the adapter after the cross-attention.
         head_dropout: dropout inside the prediction head.
         predictor_dim: hidden width of the SimSiam predictors.
+        text_width: None (as released): the text self-attention and TIMNET read the text encoder's states at
+            their own width (BERT's 768); an integer: a linear map to this width first (a CPU width preset).
+            The text reconstruction target stays the encoder's states.
     """
 
     def __init__(
@@ -118,12 +121,17 @@ class MITRDNet(nn.Module):
         cross_bottleneck: int = 64,
         head_dropout: float = 0.5,
         predictor_dim: int = 50,
+        text_width: int | None = None,
     ) -> None:
         super().__init__()
         self.padding_mask = padding_mask
         self.masked_mean = masked_mean
         self.text_encoder = text_encoder
         raw_dims = (text_encoder.output_dim, audio_dim, vision_dim)
+        self.text_projection: nn.Module = (
+            nn.Linear(text_encoder.output_dim, text_width) if text_width else nn.Identity()
+        )
+        input_dims = (text_width or text_encoder.output_dim, audio_dim, vision_dim)
         self.self_attention = nn.ModuleList(
             MulTEncoder(
                 dim,
@@ -135,10 +143,11 @@ class MITRDNet(nn.Module):
                 embed_dropout=embed_dropout,
                 causal=causal_mask,
             )
-            for dim, p in zip(raw_dims, attn_dropout, strict=True)
+            for dim, p in zip(input_dims, attn_dropout, strict=True)
         )
         timnets = [
-            TIMNet(dim, filters, kernel_size, tuple(dilations), timnet_dropout, flip_axis) for dim in raw_dims
+            TIMNet(dim, filters, kernel_size, tuple(dilations), timnet_dropout, flip_axis)
+            for dim in input_dims
         ]
         # Named attributes: the optimizer gives the audio and vision TIMNETs their own learning rates.
         self.timnet_text, self.timnet_audio, self.timnet_vision = timnets
@@ -175,7 +184,7 @@ class MITRDNet(nn.Module):
     ) -> Encoding:
         """Encode one view (complete or missing); shapes as in the batch contract."""
         tokens = self.text_encoder(text, text_ids)[:, 1:]  # [CLS] is split off and unused
-        inputs = (tokens, audio, vision)
+        inputs = (self.text_projection(tokens), audio, vision)
         valid = (text_valid[:, 1:], audio_valid, vision_valid)
         sequences = []
         for x, mask, attention, timnet in zip(inputs, valid, self.self_attention, self.timnets, strict=True):

@@ -1,5 +1,5 @@
-"""The `quick` and `synthetic` presets: every method trains with the `quick:` (`reference:`) block of its config,
-and its runs record it."""
+"""The `quick` and `synthetic` presets: every method trains with the `quick:` (`reference:`) block of its
+config, and its runs record it."""
 
 from __future__ import annotations
 
@@ -45,7 +45,8 @@ def test_the_preset_trains_every_method_with_its_block(preset: str, block_name: 
     jobs = sw.expand(spec)
     assert {job.method for job in jobs} == set(names())
     assert all(job.extra_blocks == (block_name,) for job in jobs)
-    for job in {(job.method, job.train_policy): job for job in jobs}.values():  # a method's jobs share one config
+    one_per_config = {(job.method, job.train_policy): job for job in jobs}  # a (method, policy) shares one
+    for job in one_per_config.values():
         args = (job.method, job.dataset, dataset_family(job.dataset), {}, list(job.overrides))
         budget = config_lib.compose(*args, job.extra_blocks)
         plain = config_lib.compose(*args)

@@ -128,7 +128,7 @@ def test_rows_reuse_and_a_setting_added_to_a_finished_run(tmp_path: Path) -> Non
     both = execute(_request(tmp_path, train_policy="complete", settings=[INTRA, INTER]))
     assert both.attrs["cached"] is True and set(both["setting"]) == {"intra@0.3", "condition:ta"}
     added = both[both["setting"] == "condition:ta"].iloc[0]
-    assert (added["epochs"], added["max_epochs"], added["ckpt_epoch"]) == (row["epochs"], 2, row["ckpt_epoch"])
+    assert added[["epochs", "max_epochs", "ckpt_epoch"]].tolist() == [row["epochs"], 2, row["ckpt_epoch"]]
     kept = both[both["setting"] == "intra@0.3"].reset_index(drop=True)
     pd.testing.assert_frame_equal(kept, stored, check_dtype=False)  # the stored rows stay as they were
     assert (run_dir / "model.ckpt").read_bytes() == before  # tested on the checkpoint, not retrained

@@ -87,7 +87,8 @@ def test_presets_load_and_flags_replace_leaves() -> None:
     paper, reference = spec.grids
     assert paper.seeds == reference.seeds == (1111, 1112, 1113)
     assert len(paper.settings()) == len(reference.settings()) == 11 + 7 + 7
-    assert reference.methods == ("lf_dnn",) and set(reference.train_policies) == {"lnln", "conditions", "stochastic"}
+    assert reference.methods == ("lf_dnn",)
+    assert set(reference.train_policies) == {"lnln", "conditions", "stochastic"}
     assert spec.output == "results/synthetic/runs" and spec.blocks == ("reference",)
     flagged = sw.build_spec("quick", {"seeds": "7,8", "methods": "lf_dnn"}, ["trainer.max_epochs=1"])
     assert flagged.grids[0].seeds == (7, 8) and flagged.grids[0].methods == ("lf_dnn",)

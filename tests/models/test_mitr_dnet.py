@@ -270,6 +270,20 @@ def test_every_part_gets_gradient_in_shared_mode(method: MITRDNetMethod) -> None
     assert without == []
 
 
+def test_text_width_maps_the_text_branch_and_keeps_its_reconstruction_target() -> None:
+    torch.manual_seed(0)
+    narrow = MITRDNetMethod(make_cfg("model.text_width=3"), make_dims())
+    network = narrow.network
+    assert network.text_projection.in_features == WIDTHS["text"] and network.text_projection.out_features == 3
+    assert network.self_attention[0].layers[0].fc1.in_features == 3  # the text self-attention reads the map
+    assert network.reconstruction[0].out_features == WIDTHS["text"]  # ... and reconstructs BERT's states
+    narrow.train()
+    narrow.training_loss(make_batch())["loss"].backward()
+    assert network.text_projection.weight.grad is not None
+    released = MITRDNetMethod(make_cfg(), make_dims()).network
+    assert isinstance(released.text_projection, torch.nn.Identity)  # the default adds no parameter
+
+
 # ------------------------------------------------------------------ stages and the separate teacher
 def test_stages() -> None:
     assert [s.name for s in MITRDNetMethod.stages(make_cfg())] == ["main"]
