@@ -7,6 +7,7 @@ One job per module, each importing only those listed before it:
 - :mod:`~msabench.leaderboard.reference`: which entry each entry is compared with;
 - :mod:`~msabench.leaderboard.stats`: paired differences and their Student-t interval;
 - :mod:`~msabench.leaderboard.summaries`: mean over rates, AUILC, MultiBench robustness, Avg6/Avg7;
+- :mod:`~msabench.leaderboard.budgets`: per entry and seed, the epochs used and selected, the cap, wall time;
 - :mod:`~msabench.leaderboard.aggregate`: :func:`build`, from tidy rows to the leaderboard;
 - :mod:`~msabench.leaderboard.render` and :mod:`~msabench.leaderboard.markdown`: the Markdown document;
 - :mod:`~msabench.leaderboard.output`: :func:`write`, the CSVs, plots and Markdown on disk.

@@ -21,6 +21,7 @@ from msabench.leaderboard.board import (
     Leaderboard,
     Reference,
 )
+from msabench.leaderboard.budgets import budgets
 from msabench.leaderboard.reference import reference_map
 from msabench.leaderboard.stats import paired
 from msabench.leaderboard.summaries import summaries
@@ -50,7 +51,9 @@ def build(tidy: pd.DataFrame, reference: str | Reference | None = "lf_dnn") -> L
     seeds = _per_seed(tidy)
     references = reference_map(seeds, ref)
     points = _points(seeds, references)
-    return Leaderboard(seeds, points, _wide(points), summaries(seeds, references), failed, ref, references)
+    return Leaderboard(
+        seeds, points, _wide(points), summaries(seeds, references), budgets(seeds), failed, ref, references
+    )
 
 
 def separate_data_identities(tidy: pd.DataFrame) -> pd.DataFrame:

@@ -56,6 +56,8 @@ class Leaderboard:
         wide: one row per (entry, point), ``<metric>_mean`` / ``<metric>_std`` columns and ``n``.
         summaries: long: one row per (entry, protocol, summary, metric) with ``value``, ``std``, ``n``,
             ``grid``, ``nan_as_zero`` and the paired comparison.
+        budgets: one row per (entry, training seed): models, epochs used and selected, cap, patience, runs
+            at the cap, wall time (:mod:`~msabench.leaderboard.budgets`).
         failed: one row per failed run (``run_key``, ``dataset``, ``method``, ``train_policy``, ``seed``,
             ``error``).
         reference: the reference method, if any.
@@ -67,6 +69,7 @@ class Leaderboard:
     points: pd.DataFrame
     wide: pd.DataFrame
     summaries: pd.DataFrame
+    budgets: pd.DataFrame
     failed: pd.DataFrame
     reference: Reference | None
     references: pd.DataFrame

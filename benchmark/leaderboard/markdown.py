@@ -12,6 +12,7 @@ import pandas as pd
 from msabench.core.io import slug
 from msabench.core.vocabulary import DEFAULT_DATA_VARIANT, RATE_PROTOCOLS, metric_order
 from msabench.leaderboard.board import ENTRY_KEYS, STD_DDOF, Leaderboard
+from msabench.leaderboard.budgets import runs
 from msabench.leaderboard.render import (
     MISSING,
     entry_labels,
@@ -78,8 +79,81 @@ def to_markdown(
         if len(cond):
             lines += _condition_section(board, str(dataset), cond, ds_summaries, metrics, plots_dir, base)
         lines += _paired_section(board, ds_summaries, metrics)
+        lines += _budget_section(board, str(dataset))
     lines += _footnotes(board)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _budget_section(board: Leaderboard, dataset: str) -> list[str]:
+    """Per entry: its stopping rule, the epochs its runs used and selected, runs at the cap, wall time."""
+    per_seed = board.budgets[board.budgets["dataset"] == dataset]
+    if per_seed.empty:
+        return []
+    all_runs = runs(board.seeds[board.seeds["dataset"] == dataset])
+    header = [
+        "method",
+        "policy",
+        "models",
+        "stopping",
+        "epochs used",
+        "selected epoch",
+        "at cap",
+        "wall per seed (s)",
+    ]
+    table = []
+    labels = entry_labels(per_seed, board)
+    for key, entry in per_seed.groupby(list(ENTRY_KEYS), sort=False):
+        its_runs = all_runs[
+            (all_runs[list(ENTRY_KEYS)] == pd.Series(key, index=list(ENTRY_KEYS))).all(axis=1)
+        ]
+        first = entry.iloc[0]
+        cap, patience = first["max_epochs"], first["patience"]
+        if pd.isna(cap):
+            stopping = "not recorded"
+        elif pd.isna(patience):
+            stopping = f"fixed {cap:g} epochs"
+        else:
+            stopping = f"patience {patience:g}, cap {cap:g}"
+        at_cap = "—" if pd.isna(cap) or pd.isna(patience) else f"{int(entry['at_cap'].sum())}"
+        walls = ", ".join(
+            f"{int(s)}: {w:,.0f}"
+            for s, w in zip(entry["seed"], entry["wall_time_s"], strict=True)
+            if pd.notna(w)
+        )
+        models = "/".join(sorted({str(int(m)) for m in entry["models"]})) + " per seed"
+        table.append(
+            [
+                labels[entry.index[0]],
+                str(first["train_policy"]),
+                models,
+                stopping,
+                _span(its_runs["epochs"]),
+                _span(its_runs["ckpt_epoch"]),
+                at_cap,
+                walls or MISSING,
+            ]
+        )
+    return [
+        f"### {dataset} · training budgets",
+        "",
+        "Per entry, over all its runs: the epochs each used (min–max, median) and the epoch its checkpoint "
+        "was selected at; the runs that used every epoch of their cap (with a patience only: without one a "
+        "run trains to its cap by design and keeps its best validation epoch); and the wall time per "
+        "training seed (training and test, summed over the seed's models). Multi-stage methods: the final "
+        "stage.",
+        "",
+        *markdown_table(header, table),
+        "",
+    ]
+
+
+def _span(values: pd.Series) -> str:
+    """``low–high (median m)`` of the runs' values, or the one value when all runs agree."""
+    values = values.dropna()
+    if values.empty:
+        return MISSING
+    low, high = values.min(), values.max()
+    return f"{low:g}" if low == high else f"{low:g}–{high:g} (median {values.median():g})"
 
 
 def _data_lines(seeds: pd.DataFrame, dataset: str) -> list[str]:

@@ -21,14 +21,20 @@ def write(
     """Write the leaderboard files; returns their paths.
 
     ``out`` (``.csv``) gets the wide table; beside it ``<stem>.long.csv`` (per point and metric, with the
-    paired comparison) and ``<stem>.summary.csv`` (the summaries). ``fmt="md"`` also writes ``<stem>.md``. All
+    paired comparison), ``<stem>.summary.csv`` (the summaries) and ``<stem>.budgets.csv`` (per entry and seed,
+    the epochs used and the wall time). ``fmt="md"`` also writes ``<stem>.md``. All
     CSVs hold full precision, accuracies and F1 as fractions; only the Markdown rounds and scales.
     """
     if fmt not in ("csv", "md"):
         raise ConfigError(f"unknown leaderboard format '{fmt}': use csv or md")
     out = Path(out)
     stem = out.with_suffix("") if out.suffix in (".csv", ".md") else out
-    tables = {".csv": board.wide, ".long.csv": board.points, ".summary.csv": board.summaries}
+    tables = {
+        ".csv": board.wide,
+        ".long.csv": board.points,
+        ".summary.csv": board.summaries,
+        ".budgets.csv": board.budgets,
+    }
     written = []
     for suffix, table in tables.items():
         path = stem.with_name(stem.name + suffix)

@@ -314,10 +314,59 @@ def test_markdown_units_bold_marks_and_footnotes() -> None:
     assert "Acc-2 |" not in md  # never a bare Acc-2 column
 
 
+def test_budgets_per_entry_and_seed_count_each_run_once() -> None:
+    def runs(
+        method: str, policy: str, settings: list[str], facts: dict[int, list[tuple]], **kw
+    ) -> list[dict]:
+        rows = []
+        for seed, per_run in facts.items():
+            for setting, (epochs, ckpt, cap, patience, wall) in zip(settings, per_run, strict=True):
+                for metric in ("acc2_has0", "mae"):  # two metrics: the run's facts must count once
+                    row = _row(method, seed, setting, metric, 0.7, policy=policy, **kw)
+                    rows.append(
+                        row
+                        | dict(
+                            epochs=epochs,
+                            ckpt_epoch=ckpt,
+                            max_epochs=cap,
+                            patience=patience,
+                            wall_time_s=wall,
+                        )
+                    )
+        return rows
+
+    matched = ["intra@0", "intra@0.5"]
+    rows = (
+        runs("lf_dnn", "matched", matched, {1: [(20, 12, 200, 8, 10.0), (200, 190, 200, 8, 30.0)]})
+        + runs("lf_dnn", "matched", matched, {2: [(30, 22, 200, 8, 20.0), (25, 17, 200, 8, 15.0)]})
+        + runs("umdf", "stochastic", ["intra@0"], {1: [(50, 47, 50, None, 100.0)]})
+        + runs("derl", "lnln", ["intra@0"], {1: [(12, 9, math.nan, math.nan, 60.0)]})
+    )
+    board = lb.build(pd.DataFrame(rows), None)
+    budgets = board.budgets.set_index(["method", "seed"])
+    first = budgets.loc[("lf_dnn", 1)]
+    assert (first["models"], first["epochs_min"], first["epochs_max"], first["epochs_median"]) == (
+        2,
+        20,
+        200,
+        110,
+    )
+    assert (first["ckpt_epoch_median"], first["max_epochs"], first["patience"]) == (101, 200, 8)
+    assert (first["at_cap"], first["wall_time_s"]) == (1, 40.0)  # the run that used all 200 epochs
+    assert (budgets.loc[("lf_dnn", 2), "at_cap"], budgets.loc[("lf_dnn", 2), "wall_time_s"]) == (0, 35.0)
+    assert budgets.loc[("umdf", 1), "at_cap"] == 1 and math.isnan(budgets.loc[("umdf", 1), "patience"])
+    md = lb.to_markdown(board)
+    assert "### synthetic · training budgets" in md
+    assert "| lf_dnn | matched | 2 per seed | patience 8, cap 200 | 20–200 (median 27.5) |" in md
+    assert "| 1 | 1: 40, 2: 35 |" in md  # one run at the cap over both seeds; wall time per seed
+    assert "| umdf | stochastic | 1 per seed | fixed 50 epochs | 50 | 47 | — | 1: 100 |" in md
+    assert "| derl | lnln | 1 per seed | not recorded | 12 | 9 | — | 1: 60 |" in md
+
+
 def test_write_files_and_plots(tmp_path: Path) -> None:
     written = lb.write(_board(), tmp_path / "board.csv", "md", tmp_path / "plots")
     names = {p.name for p in written}
-    assert {"board.csv", "board.long.csv", "board.summary.csv", "board.md"} <= names
+    assert {"board.csv", "board.long.csv", "board.summary.csv", "board.budgets.csv", "board.md"} <= names
     assert "synthetic__intra__acc2_has0.png" in names and "synthetic__conditions__acc2_has0.png" in names
     assert (tmp_path / "plots" / "synthetic__intra__mae.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     wide = pd.read_csv(tmp_path / "board.csv")
