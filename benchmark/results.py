@@ -64,6 +64,7 @@ RESULT_COLUMNS: Final[tuple[str, ...]] = (
     "patience",
     "wall_time_s",
     "params",
+    "device",
     "config_hash",
     "msabench_version",
     "git_commit",

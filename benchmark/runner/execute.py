@@ -95,10 +95,15 @@ def _train_and_test_in(prepared: PreparedRun, attempt: store.Attempt) -> pd.Data
         trainer.test(module, datamodule=prepared.datamodule, verbose=False)
         where["device"] = str(trainer.strategy.root_device)
         wall = time.time() - started
-        info = {**fit_info, "wall_time_s": wall, "params": count_parameters(module.network)}
+        info = {
+            **fit_info,
+            "wall_time_s": wall,
+            "params": count_parameters(module.network),
+            "device": where["device"],
+        }
         frame = result_rows(prepared, module.test_results, info)
         store.write_results(run_dir, frame)
-        store.write_status(run_dir, "finished", run_key=prepared.run_key, **info, **where, **noted)
+        store.write_status(run_dir, "finished", run_key=prepared.run_key, **(info | where), **noted)
         if cfg.logging.wandb:  # after the results are safe: W&B never decides a run's status
             from msabench import wandb_logging
 
@@ -128,8 +133,6 @@ def _evaluate_checkpoint(
     module.set_test_settings(settings)
     trainer = build_trainer(cfg, prepared.run_dir, callbacks=[], logger=False)
     trainer.test(module, datamodule=dm, verbose=False)
-    info = {
-        k: status.get(k)
-        for k in ("epochs", "ckpt_epoch", "max_epochs", "patience", "selection", "wall_time_s", "params")
-    }
+    facts = ("epochs", "ckpt_epoch", "max_epochs", "patience", "selection", "wall_time_s", "params", "device")
+    info = {k: status.get(k) for k in facts}
     return result_rows(prepared, module.test_results, info, settings=settings)

@@ -28,8 +28,8 @@ def result_rows(
     Args:
         prepared: the run.
         results: metric values per setting name; a setting without values gets one row with a NaN value.
-        info: ``selection``, ``ckpt_epoch``, ``epochs``, ``max_epochs``, ``patience``, ``wall_time_s`` and
-            ``params`` of the run.
+        info: ``selection``, ``ckpt_epoch``, ``epochs``, ``max_epochs``, ``patience``, ``wall_time_s``,
+            ``params`` and ``device`` (where it trained, e.g. ``cpu`` or ``cuda:0``) of the run.
         error: the error of a failed run (its status becomes ``failed``).
         settings: the settings to write; the request's by default.
     """
@@ -54,6 +54,7 @@ def result_rows(
         "patience": info.get("patience"),
         "wall_time_s": info.get("wall_time_s"),
         "params": info.get("params"),
+        "device": info.get("device"),
         "config_hash": config_lib.config_hash(cfg),
         "msabench_version": version(),
         "git_commit": git_commit(),

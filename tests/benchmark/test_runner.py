@@ -115,7 +115,7 @@ def test_rows_reuse_and_a_setting_added_to_a_finished_run(tmp_path: Path) -> Non
     )
     assert row["msabench_version"] and row["git_commit"] and row["params"] > 0 and row["ckpt_epoch"] >= 1
     # The budget is recorded beside its use: the cap and the patience of the (final) stage.
-    assert row["epochs"] <= row["max_epochs"] == 2 and pd.isna(row["patience"])
+    assert row["epochs"] <= row["max_epochs"] == 2 and pd.isna(row["patience"]) and row["device"] == "cpu"
     run_dir = Path(first.attrs["run_dir"])
     before = (run_dir / "model.ckpt").read_bytes()
     stored = store.read_run(run_dir)
@@ -128,6 +128,7 @@ def test_rows_reuse_and_a_setting_added_to_a_finished_run(tmp_path: Path) -> Non
     both = execute(_request(tmp_path, train_policy="complete", settings=[INTRA, INTER]))
     assert both.attrs["cached"] is True and set(both["setting"]) == {"intra@0.3", "condition:ta"}
     added = both[both["setting"] == "condition:ta"].iloc[0]
+    assert added["device"] == "cpu"  # the training run's device, from its status
     assert added[["epochs", "max_epochs", "ckpt_epoch"]].tolist() == [row["epochs"], 2, row["ckpt_epoch"]]
     kept = both[both["setting"] == "intra@0.3"].reset_index(drop=True)
     pd.testing.assert_frame_equal(kept, stored, check_dtype=False)  # the stored rows stay as they were
