@@ -140,8 +140,12 @@ class MatchedPolicy(TrainingPolicy):
     def validation_settings(
         cls, test: Sequence[Setting], *, mask_seed: int, validation_rate: float
     ) -> list[Setting]:
-        """The test setting itself: P2 validates at the run's own rate."""
-        if len(test) != 1:
+        """The test setting itself: P2 validates at the run's own rate.
+
+        Settings that remove nothing (intra r = 0, inter MR = 0, condition ``tav``) train the same model, so
+        one run may take several of them; it trains and validates on the first.
+        """
+        if len(test) != 1 and not all(s.removes_nothing for s in test):
             raise ConfigError(
                 "the matched policy trains one model per test setting: request one setting per run"
             )

@@ -80,6 +80,19 @@ class Setting:
         return (self.protocol == "intra" and bool(self.rate)) or self.protocol == "stochastic"
 
     @property
+    def removes_nothing(self) -> bool:
+        """Whether the setting leaves every sample complete (``complete``, rate 0, condition ``tav``)."""
+        match self.protocol:
+            case "complete":
+                return True
+            case "intra" | "inter":
+                return not self.rate
+            case "condition":
+                return self.condition == "".join(MODALITY_LETTERS)
+            case _:
+                return False
+
+    @property
     def name(self) -> str:
         """Short readable name, e.g. ``intra@0.3``, ``inter@0.2``, ``condition:ta``."""
         match self.protocol:

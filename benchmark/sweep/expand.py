@@ -41,7 +41,7 @@ class Job:
 
     @property
     def per_setting(self) -> bool:
-        """Whether the job's policy trains one model per test setting (the job holds that one setting)."""
+        """Whether the job's policy trains one model per test setting (or per group removing nothing)."""
         from msabench.protocols.policies import policy_class
 
         return policy_class(self.train_policy).per_setting
@@ -87,9 +87,9 @@ def expand(spec: SweepSpec, extra_blocks: Sequence[str] = (), data_root: str | N
     """The runs of a sweep, ordered seed by seed (a partial sweep holds whole seeds first).
 
     ``paper`` resolves to each method's own policy (from its composed config, so dataset blocks and overrides
-    count); a policy that trains per setting (``matched``) gives one job per setting, any other policy one job
-    with every setting. Jobs with the same (dataset, method, policy, seed) from several grids are merged, so
-    each checkpoint is trained once.
+    count); a policy that trains per setting (``matched``) gives one job per setting (one for all the settings
+    that remove nothing, which train the same model), any other policy one job with every setting. Jobs with
+    the same (dataset, method, policy, seed) from several grids are merged: each checkpoint is trained once.
     The spec's ``blocks`` (the `quick` preset's ``quick`` budgets) come first in each job's ``extra_blocks``,
     then ``extra_blocks`` (``smoke`` in tests), so they enter the composed config and the run key.
     Unknown methods, datasets and override keys fail here, before anything runs.
@@ -127,7 +127,7 @@ def expand(spec: SweepSpec, extra_blocks: Sequence[str] = (), data_root: str | N
                     per_setting = policy_class(resolved).per_setting
                     for seed in grid.seeds or (cfg.seed,):
                         seed_rank.setdefault(seed, len(seed_rank))
-                        groups = [[s] for s in settings] if per_setting else [settings]
+                        groups = _per_setting_groups(settings) if per_setting else [settings]
                         for group in groups:
                             key = (
                                 dataset,
@@ -167,3 +167,14 @@ def sweep_id(name: str, jobs: Sequence[Job]) -> str:
     """A stable id of a sweep (its name and a hash of its runs): the W&B group and the state folder."""
     digest = hashlib.sha256(json.dumps([j.describe() for j in jobs], sort_keys=True).encode()).hexdigest()
     return f"{name}-{digest[:8]}"
+
+
+def _per_setting_groups(settings: Sequence[Setting]) -> list[list[Setting]]:
+    """One group of settings per model that a per-setting policy trains.
+
+    Each setting trains its own model, except those that remove nothing (intra r = 0, inter MR = 0, condition
+    ``tav``): they train the same model, so they share one run, named after the first of them in the grid's
+    order (the setting it trains and validates on).
+    """
+    complete = sorted((s for s in settings if s.removes_nothing), key=_setting_order)
+    return [[s] for s in settings if not s.removes_nothing] + ([complete] if complete else [])

@@ -6,8 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pytest
 
 from msabench import results as store
+from msabench.errors import ConfigError
 from msabench.protocols import Setting
 from msabench.runner import RunRequest, execute, make_setting, prepare
 from msabench.runner.identity import run_key, run_name
@@ -135,3 +137,20 @@ def test_rows_reuse_and_a_setting_added_to_a_finished_run(tmp_path: Path) -> Non
     assert (run_dir / "model.ckpt").read_bytes() == before  # tested on the checkpoint, not retrained
     assert set(store.read_run(run_dir)["setting"]) == {"intra@0.3", "condition:ta"}
     assert [p.name for p in (tmp_path / "runs").iterdir() if p.is_dir()] == [run_dir.name]
+
+
+def test_one_matched_run_serves_every_setting_that_removes_nothing(tmp_path: Path) -> None:
+    complete = [
+        make_setting("intra", 0.0),
+        make_setting("inter", 0.0),
+        make_setting("inter", condition="tav"),
+    ]
+    frame = execute(_request(tmp_path, train_policy="matched", settings=complete))
+    assert set(frame["setting"]) == {"intra@0", "inter@0", "condition:tav"}
+    assert Path(frame.attrs["run_dir"]).name.startswith("synthetic__lf_dnn__matched__intra@0__")
+    by_setting = frame.pivot_table(index="metric", columns="setting", values="value")
+    assert (by_setting.nunique(axis=1) == 1).all()  # one model, the same data: the same numbers
+    alone = execute(_request(tmp_path, train_policy="matched", settings=complete[:1]))
+    assert alone.attrs["cached"] is True  # the same run as intra@0 alone: its key names the first setting
+    with pytest.raises(ConfigError, match="one model per test setting"):
+        execute(_request(tmp_path, train_policy="matched", settings=[complete[0], INTRA]))

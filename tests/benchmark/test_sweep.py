@@ -122,6 +122,15 @@ def test_expand_trains_once_per_checkpoint_and_once_per_setting_when_matched() -
     ]
     assert len(matched) == 6 and all(len(j.settings) == 1 for j in matched)
     assert [j.seed for j in matched] == [1, 1, 1, 2, 2, 2]  # seed by seed
+    # The settings that remove nothing train the same model: one run, named after the first, tests them all.
+    complete = sw.expand(
+        sw.SweepSpec((sw.grid_from_leaves({**leaves, "rates": {"inter": "0,0.3"}, "conditions": "tav,t"}),))
+    )
+    assert [(j.label, [s.name for s in j.settings]) for j in complete[:3]] == [
+        ("synthetic lf_dnn matched inter@0 s1", ["inter@0", "condition:tav"]),
+        ("synthetic lf_dnn matched inter@0.3 s1", ["inter@0.3"]),
+        ("synthetic lf_dnn matched condition:t s1", ["condition:t"]),
+    ]
     once = sw.expand(sw.SweepSpec((sw.grid_from_leaves({**leaves, "train_policy": "complete"}),)))
     assert len(once) == 2 and [s.name for s in once[0].settings] == ["intra@0", "intra@0.5", "condition:ta"]
     # two grids with the same (dataset, method, policy, seed): one checkpoint, every setting

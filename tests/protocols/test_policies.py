@@ -10,6 +10,7 @@ from msabench.errors import ConfigError, UnknownNameError
 from msabench.protocols import MISSING_CONDITIONS, POLICIES, Setting, apply_setting, build_policy
 from msabench.protocols.hashing import ONE
 from msabench.protocols.masks import lnln_plan, train_key
+from msabench.protocols.policies import policy_class
 
 MATCHED = Setting("intra", 0.4)
 KEEP_KEYS = [*(f"{m}_keep" for m in MODALITIES), "available"]
@@ -62,6 +63,32 @@ def test_matched_is_static_and_equals_the_setting_on_the_train_split(make_split)
         out = train(split, policy("matched"), seed=seed, epoch=epoch)
         for key in [*KEEP_KEYS, *MODALITIES, "text_ids"]:
             assert torch.equal(out[key], expected[key]), key
+
+
+def test_settings_that_remove_nothing_train_one_matched_model(make_split) -> None:
+    split = make_split(30)
+    nothing = [
+        Setting("complete"),
+        Setting("intra", 0.0),
+        Setting("inter", 0.0),
+        Setting("condition", None, "vat"),
+    ]
+    something = [
+        Setting("intra", 0.1),
+        Setting("inter", 0.1),
+        Setting("condition", None, "ta"),
+        Setting("stochastic"),
+    ]
+    assert all(s.removes_nothing for s in nothing) and not any(s.removes_nothing for s in something)
+    reference = train(split, build_policy("matched", matched=nothing[0]))
+    for setting in nothing[1:]:  # the same training batches, so the same model
+        out = train(split, build_policy("matched", matched=setting))
+        for key in (*KEEP_KEYS, *MODALITIES):
+            assert torch.equal(out[key], reference[key]), (setting.name, key)
+    check = policy_class("matched").validation_settings
+    assert check(nothing[1:], mask_seed=1, validation_rate=0.5) == [nothing[1]]  # validates on the first
+    with pytest.raises(ConfigError, match="one model per test setting"):
+        check([nothing[1], something[0]], mask_seed=1, validation_rate=0.5)
 
 
 def test_matched_resample_changes_per_epoch(make_split) -> None:
