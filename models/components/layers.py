@@ -135,3 +135,32 @@ class MLP(nn.Sequential):
         super().__init__(
             nn.Linear(in_dim, hidden), activation(), nn.Dropout(dropout), nn.Linear(hidden, out_dim)
         )
+
+
+def window_strides(lengths: tuple[int, ...], max_len: int | None) -> tuple[int, ...]:
+    """Per modality, the window that brings its padded length to at most ``max_len`` steps (1: none)."""
+    return tuple(1 if max_len is None else max(1, math.ceil(n / max_len)) for n in lengths)
+
+
+def window_mean(x: Tensor, valid: Tensor, stride: int) -> Tensor:
+    """Average (B, T, D) over non-overlapping windows of ``stride`` steps -> (B, ceil(T / stride), D).
+
+    Each window averages its valid steps; dropped steps inside them count as the zeros they are, as they
+    would for any temporal filter on zero-filled input. Padding is zeroed whatever it held (stride 1
+    included), so the convolution that follows never reads it.
+    """
+    x = x * valid[..., None].to(x.dtype)
+    if stride == 1:
+        return x
+    pad = -x.shape[1] % stride
+    total = F.pad(x, (0, 0, 0, pad)).view(x.shape[0], -1, stride, x.shape[2]).sum(dim=2)
+    count = F.pad(valid, (0, pad)).view(x.shape[0], -1, stride).sum(dim=2, keepdim=True)
+    return total / count.clamp_min(1).to(x.dtype)
+
+
+def window_any(mask: Tensor, stride: int) -> Tensor:
+    """A (B, T) mask reduced over the windows of :func:`window_mean`: True where any step of the window is."""
+    if stride == 1:
+        return mask
+    pad = -mask.shape[1] % stride
+    return F.pad(mask, (0, pad)).view(mask.shape[0], -1, stride).any(dim=2)

@@ -39,3 +39,4 @@ class ModelConfig(TextEncoderConfig):
     head_dropout: float = MISSING
     predictor_dim: int = MISSING
     text_width: int | None = None
+    max_len: int | None = None

@@ -80,6 +80,8 @@ class _MITRDNetBase(MSAMethod):
             head_dropout=model_cfg.head_dropout,
             predictor_dim=model_cfg.predictor_dim,
             text_width=model_cfg.text_width,
+            max_len=model_cfg.max_len,
+            lengths=(dims.text_len, dims.audio_len, dims.vision_len),
         )
 
     def forward(self, batch: Batch) -> Tensor:
@@ -194,7 +196,12 @@ class MITRDNetMethod(_MITRDNetBase):
         dropped[0] = dropped[0][:, 1:]
         reconstruction = sum(
             masked_reconstruction_loss(r, t, d)
-            for r, t, d in zip(self.network.reconstruct(student.sequences), targets, dropped, strict=True)
+            for r, t, d in zip(
+                self.network.reconstruct(student.sequences, tuple(t.shape[1] for t in targets)),  # type: ignore[arg-type]
+                targets,
+                dropped,
+                strict=True,
+            )
         )
         loss_cfg = self.cfg.loss
         return self.weighted_total(

@@ -14,7 +14,13 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from msabench.models.components.layers import BatchNorm1d, masked_mean
+from msabench.models.components.layers import (
+    BatchNorm1d,
+    masked_mean,
+    window_any,
+    window_mean,
+    window_strides,
+)
 from msabench.models.components.mult_transformer import MulTEncoder
 from msabench.models.components.text import TextEncoder
 from msabench.models.mitr_dnet.fusion import TransformerFusion
@@ -91,6 +97,10 @@ class MITRDNet(nn.Module):
         text_width: None (as released): the text self-attention and TIMNET read the text encoder's states at
             their own width (BERT's 768); an integer: a linear map to this width first (a CPU width preset).
             The text reconstruction target stays the encoder's states.
+        max_len: None (as released): every step; an integer: a modality longer than this is averaged over
+            non-overlapping windows of ceil(T / max_len) steps before its self-attention (a CPU preset), and
+            its reconstruction reads each window's representation at every step of the window.
+        lengths: padded length of each modality (text with [CLS], audio, vision), for ``max_len``.
     """
 
     def __init__(
@@ -122,8 +132,15 @@ class MITRDNet(nn.Module):
         head_dropout: float = 0.5,
         predictor_dim: int = 50,
         text_width: int | None = None,
+        max_len: int | None = None,
+        lengths: tuple[int, int, int] | None = None,
     ) -> None:
         super().__init__()
+        if max_len is not None and lengths is None:
+            raise ValueError("max_len needs the padded lengths of the three modalities")
+        text_len, audio_len, vision_len = lengths or (2, 1, 1)
+        self.lengths = (text_len - 1, audio_len, vision_len)  # [CLS] is split off before anything reads text
+        self.strides = window_strides(self.lengths, max_len)
         self.padding_mask = padding_mask
         self.masked_mean = masked_mean
         self.text_encoder = text_encoder
@@ -186,10 +203,18 @@ class MITRDNet(nn.Module):
         tokens = self.text_encoder(text, text_ids)[:, 1:]  # [CLS] is split off and unused
         inputs = (self.text_projection(tokens), audio, vision)
         valid = (text_valid[:, 1:], audio_valid, vision_valid)
-        sequences = []
-        for x, mask, attention, timnet in zip(inputs, valid, self.self_attention, self.timnets, strict=True):
+        sequences, windowed = [], []
+        for x, mask, stride, attention, timnet in zip(
+            inputs, valid, self.strides, self.self_attention, self.timnets, strict=True
+        ):
+            x = window_mean(
+                x, mask, stride
+            )  # padding reads as zeros, as released (and after text_width's map)
+            mask = window_any(mask, stride)
             attended = attention(x, key_valid=mask if self.padding_mask else None)
             sequences.append(timnet(attended))
+            windowed.append(mask)
+        valid = tuple(windowed)
         pooled = torch.stack(
             [masked_mean(s, m if self.masked_mean else None) for s, m in zip(sequences, valid, strict=True)],
             dim=1,
@@ -205,9 +230,21 @@ class MITRDNet(nn.Module):
         )
         return torch.stack(z, dim=1), torch.stack(p, dim=1)
 
-    def reconstruct(self, sequences: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
-        """Low-level reconstructions (B, T_m, D_m) of the text tokens (without [CLS]), audio and vision."""
-        return tuple(head(s) for head, s in zip(self.reconstruction, sequences, strict=True))  # type: ignore[return-value]
+    def reconstruct(
+        self, sequences: tuple[Tensor, Tensor, Tensor], lengths: tuple[int, int, int]
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Low-level reconstructions (B, T_m, D_m) of the text tokens (without [CLS]), audio and vision.
+
+        Args:
+            sequences: the MIB-TRL outputs, one step per window where ``max_len`` windows a modality.
+            lengths: the steps T_m of each target; a window's representation reconstructs each of its steps.
+        """
+        return tuple(  # type: ignore[return-value]
+            head(s.repeat_interleave(stride, dim=1)[:, :length])
+            for head, s, stride, length in zip(
+                self.reconstruction, sequences, self.strides, lengths, strict=True
+            )
+        )
 
     def forward(
         self,

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from msabench.models.components.layers import sinusoidal_positions
+from msabench.models.components.layers import sinusoidal_positions, window_mean
 
 
 class MaskedAttention(nn.Module):
@@ -72,30 +72,6 @@ class TransformerLayer(nn.Module):
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         x = self.norm1(x + self.dropout(self.attention(x, x, mask)))
         return self.norm2(x + self.dropout(self.ffn(x)))
-
-
-def window_mean(x: Tensor, valid: Tensor, stride: int) -> Tensor:
-    """Average (B, T, D) over non-overlapping windows of ``stride`` steps -> (B, ceil(T / stride), D).
-
-    Each window averages its valid steps; dropped steps inside them count as the zeros they are, as they
-    would for any temporal filter on zero-filled input. Padding is zeroed whatever it held (stride 1
-    included), so the convolution that follows never reads it.
-    """
-    x = x * valid[..., None].to(x.dtype)
-    if stride == 1:
-        return x
-    pad = -x.shape[1] % stride
-    total = F.pad(x, (0, 0, 0, pad)).view(x.shape[0], -1, stride, x.shape[2]).sum(dim=2)
-    count = F.pad(valid, (0, pad)).view(x.shape[0], -1, stride).sum(dim=2, keepdim=True)
-    return total / count.clamp_min(1).to(x.dtype)
-
-
-def window_any(mask: Tensor, stride: int) -> Tensor:
-    """A (B, T) mask reduced over the windows of :func:`window_mean`: True where any step of the window is."""
-    if stride == 1:
-        return mask
-    pad = -mask.shape[1] % stride
-    return F.pad(mask, (0, pad)).view(mask.shape[0], -1, stride).any(dim=2)
 
 
 class TemporalEncoder(nn.Module):

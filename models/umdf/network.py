@@ -11,17 +11,16 @@ The building blocks live in ``layers.py`` (masked attention, the unimodal encode
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-from msabench.models.components.layers import MLP, masked_mean
+from msabench.models.components.layers import MLP, masked_mean, window_any, window_strides
 from msabench.models.components.text import TextEncoder
 from msabench.models.umdf.dfim import DFIM, Anchor, Pooling
-from msabench.models.umdf.layers import TemporalEncoder, window_any
+from msabench.models.umdf.layers import TemporalEncoder
 from msabench.models.umdf.mcim import CoarseSummary, MCIMBlock, MCIMOrder
 
 
@@ -97,9 +96,7 @@ class UMDFNetwork(nn.Module):
         self.attend_dropped = attend_dropped
         if max_len is not None and lengths is None:
             raise ValueError("max_len needs the padded lengths of the three modalities")
-        self.strides = tuple(
-            1 if max_len is None else max(1, math.ceil(n / max_len)) for n in lengths or (1, 1, 1)
-        )
+        self.strides = window_strides(lengths or (1, 1, 1), max_len)
         self.text_encoder = text_encoder
         self.encoders = nn.ModuleList(
             TemporalEncoder(

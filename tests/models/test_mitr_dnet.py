@@ -17,6 +17,7 @@ from msabench.models.mitr_dnet.losses import attraction_loss, distillation_losse
 from msabench.models.mitr_dnet.module import (
     MITRDNetMethod,
     MITRDNetTeacher,
+    network_inputs,
 )
 from msabench.models.mitr_dnet.network import Encoding
 from msabench.models.mitr_dnet.timnet import TIMNet
@@ -282,6 +283,25 @@ def test_text_width_maps_the_text_branch_and_keeps_its_reconstruction_target() -
     assert network.text_projection.weight.grad is not None
     released = MITRDNetMethod(make_cfg(), make_dims()).network
     assert isinstance(released.text_projection, torch.nn.Identity)  # the default adds no parameter
+
+
+def test_max_len_windows_each_long_modality_and_reconstructs_every_step() -> None:
+    torch.manual_seed(0)
+    method = MITRDNetMethod(make_cfg("model.max_len=3"), make_dims())
+    network = method.network
+    assert network.strides == (2, 3, 3)  # text without [CLS] 5 steps, audio 7, vision 9
+    batch = make_batch()
+    encoding = network.encode(**network_inputs(missing_only(batch)))
+    assert [s.shape[1] for s in encoding.sequences] == [3, 3, 3]
+    lengths = (LENGTHS["text"] - 1, LENGTHS["audio"], LENGTHS["vision"])
+    rebuilt = network.reconstruct(encoding.sequences, lengths)
+    assert [r.shape[1:] for r in rebuilt] == [(n, WIDTHS[m]) for n, m in zip(lengths, WIDTHS, strict=True)]
+    torch.testing.assert_close(rebuilt[1][:, 0], rebuilt[1][:, 2])  # the steps of one window share it
+    method.train()
+    method.training_loss(batch)["loss"].backward()
+    assert [n for n, p in network.named_parameters() if p.requires_grad and p.grad is None] == []
+    released = MITRDNetMethod(make_cfg(), make_dims()).network
+    assert released.strides == (1, 1, 1)
 
 
 # ------------------------------------------------------------------ stages and the separate teacher

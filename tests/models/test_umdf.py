@@ -12,8 +12,9 @@ from torch import Tensor
 from msabench import config as config_lib
 from msabench.core.batch import complete_view
 from msabench.errors import ConfigError
+from msabench.models.components.layers import window_any, window_mean
 from msabench.models.umdf.dfim import ANCHORS, DFIM, resample_onto
-from msabench.models.umdf.layers import MaskedAttention, window_any, window_mean
+from msabench.models.umdf.layers import MaskedAttention
 from msabench.models.umdf.losses import prediction_distillation, representation_distillation
 from msabench.models.umdf.module import UMDFMethod
 from msabench.protocols.settings import Setting
