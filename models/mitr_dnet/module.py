@@ -194,14 +194,10 @@ class MITRDNetMethod(_MITRDNetBase):
         # missing view's ``m_valid``, but all of its complete steps are reconstruction targets.
         dropped = [complete[f"{m}_valid"] & ~batch[f"{m}_keep"] for m in MODALITIES]  # type: ignore[literal-required]
         dropped[0] = dropped[0][:, 1:]
+        lengths = (targets[0].shape[1], targets[1].shape[1], targets[2].shape[1])
+        rebuilt = self.network.reconstruct(student.sequences, lengths)
         reconstruction = sum(
-            masked_reconstruction_loss(r, t, d)
-            for r, t, d in zip(
-                self.network.reconstruct(student.sequences, tuple(t.shape[1] for t in targets)),  # type: ignore[arg-type]
-                targets,
-                dropped,
-                strict=True,
-            )
+            masked_reconstruction_loss(r, t, d) for r, t, d in zip(rebuilt, targets, dropped, strict=True)
         )
         loss_cfg = self.cfg.loss
         return self.weighted_total(

@@ -203,20 +203,21 @@ class MITRDNet(nn.Module):
         tokens = self.text_encoder(text, text_ids)[:, 1:]  # [CLS] is split off and unused
         inputs = (self.text_projection(tokens), audio, vision)
         valid = (text_valid[:, 1:], audio_valid, vision_valid)
-        sequences, windowed = [], []
+        sequences, windowed_valid = [], []
         for x, mask, stride, attention, timnet in zip(
             inputs, valid, self.strides, self.self_attention, self.timnets, strict=True
         ):
-            x = window_mean(
-                x, mask, stride
-            )  # padding reads as zeros, as released (and after text_width's map)
+            # Padding reads as zeros, as released (also after text_width's map, whose bias it would carry).
+            x = window_mean(x, mask, stride)
             mask = window_any(mask, stride)
             attended = attention(x, key_valid=mask if self.padding_mask else None)
             sequences.append(timnet(attended))
-            windowed.append(mask)
-        valid = tuple(windowed)
+            windowed_valid.append(mask)
         pooled = torch.stack(
-            [masked_mean(s, m if self.masked_mean else None) for s, m in zip(sequences, valid, strict=True)],
+            [
+                masked_mean(s, m if self.masked_mean else None)
+                for s, m in zip(sequences, windowed_valid, strict=True)
+            ],
             dim=1,
         )
         text_rep, audio_rep, vision_rep = pooled.unsqueeze(2).unbind(dim=1)
