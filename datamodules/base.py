@@ -61,6 +61,11 @@ class TrainingPolicy(Protocol):
         """Whether training batches lose some tokens of a present text."""
         ...
 
+    @property
+    def fixed_setting(self) -> Setting | None:
+        """The evaluation setting whose training-split masks the policy applies every epoch, if any."""
+        ...
+
     def apply(
         self, batch: Batch, *, seed: int, epoch: int, split_size: int, keep_text_boundaries: bool
     ) -> Batch:
@@ -145,7 +150,7 @@ class MSADataModule(lightning.LightningDataModule):
         self._bert_path: str | None = None
         self.text_view: TextViewName | None = None
         self.reencoder: TextReencoder | None = None
-        self._eval_text: dict[tuple[str, Setting], Tensor] = {}
+        self._fixed_text: dict[tuple[str, Setting], Tensor] = {}
 
     def use_text_view(self, requested: str = "auto", bert_path: str | Path | None = None) -> None:
         """Choose how contextual text is treated when tokens are dropped (before :meth:`setup`).
@@ -290,7 +295,7 @@ class MSADataModule(lightning.LightningDataModule):
                 split_size=self.split_sizes["train"],
                 keep_text_boundaries=self.keep_text_boundaries,
             )
-            return self.reencode(out) if self.train_policy.drops_tokens else out
+            return self._training_text(out) if self.train_policy.drops_tokens else out
         if trainer.validating or trainer.sanity_checking:
             setting, split = self.validation[dataloader_idx], "valid"
         elif trainer.testing or trainer.predicting:
@@ -333,6 +338,19 @@ class MSADataModule(lightning.LightningDataModule):
         missing["text"] = view[missing["index"].to(view.device)]
         return missing
 
+    def _training_text(self, out: Batch) -> Batch:
+        """The text of a training batch whose policy dropped tokens, re-encoded.
+
+        A policy with the same masks in every epoch (``matched``, not resampled) has its training split's view
+        made once, like an evaluation view, and read by index; any other is re-encoded batch by batch.
+        """
+        fixed = None if self.train_policy is None else self.train_policy.fixed_setting
+        if fixed is None or self.text_view != "reencoded":
+            return self.reencode(out)
+        view = self._split_text("train", fixed, out["text"].device)
+        out["text"] = view[out["index"].to(view.device)]
+        return out
+
     def reencode(self, missing: Batch) -> Batch:
         """Recompute the text of a missing view from its [UNK]-substituted ids; dropped positions stay 0."""
         if self.text_view != "reencoded":
@@ -345,18 +363,18 @@ class MSADataModule(lightning.LightningDataModule):
     def _split_text(self, split: str, setting: Setting, device: torch.device) -> Tensor:
         """The re-encoded missing-view text of a whole split under a fixed setting, made once and reused.
 
-        Validation views live for the run (every epoch reads them); a test view is dropped when the next test
-        setting starts, so memory holds at most one of them.
+        Training and validation views live for the run (every epoch reads them); a test view is dropped when
+        the next test setting starts, so memory holds at most one of them.
         """
         key = (split, setting)
-        if key not in self._eval_text:
+        if key not in self._fixed_text:
             if split == "test":
-                self._eval_text = {k: v for k, v in self._eval_text.items() if k[0] != "test"}
+                self._fixed_text = {k: v for k, v in self._fixed_text.items() if k[0] != "test"}
             dataset = self.dataset(split)
             parts = []
             for start in range(0, len(dataset), self.eval_batch_size):
                 rows = np.arange(start, min(start + self.eval_batch_size, len(dataset)))
                 complete = {k: v.to(device) for k, v in cast(dict[str, Tensor], dataset[rows]).items()}
                 parts.append(self.missing_view(complete, setting, split)["text"])  # type: ignore[arg-type]
-            self._eval_text[key] = torch.cat(parts)
-        return self._eval_text[key]
+            self._fixed_text[key] = torch.cat(parts)
+        return self._fixed_text[key]

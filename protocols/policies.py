@@ -95,6 +95,15 @@ class TrainingPolicy(ABC):
         """Whether training batches lose some tokens of a present text (contextual text is re-encoded)."""
         return False
 
+    @property
+    def fixed_setting(self) -> Setting | None:
+        """The evaluation setting whose training-split masks this policy applies in every epoch, if any.
+
+        Such a policy's missing view of a training sample never changes, so its re-encoded text can be made
+        once per run; every other policy draws anew and returns None.
+        """
+        return None
+
     def describe(self) -> dict[str, Any]:
         """Return the policy's name and parameters, for result rows and run keys."""
         params = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -154,6 +163,10 @@ class MatchedPolicy(TrainingPolicy):
     @property
     def drops_tokens(self) -> bool:
         return self.matched.drops_tokens
+
+    @property
+    def fixed_setting(self) -> Setting | None:
+        return None if self.resample else self.matched
 
     def _key(self, seed: int, epoch: int) -> Key:
         return train_key(seed, epoch) if self.resample else eval_key(self.matched.mask_seed, "train")

@@ -134,3 +134,20 @@ def test_a_missing_encoder_directory_is_one_line(pickle_path, tmp_path):
     with pytest.raises(Exception, match="no text encoder at") as err:
         _dm(pickle_path, test=[INTRA], bert_path=tmp_path / "nowhere")
     assert "\n" not in str(err.value)
+
+
+def test_a_static_matched_policy_reencodes_its_training_split_once(pickle_path, tiny_bert):
+    dm = _dm(pickle_path, test=[INTRA], policy="matched", bert_path=tiny_bert)
+    assert dm.train_policy.fixed_setting == INTRA
+    rows = np.array([4, 1, 3])  # any rows, in any order: the view is read by index
+    batch = dm.dataset("train")[rows]
+    applied = dm.train_policy.apply(
+        batch, seed=1, epoch=3, split_size=dm.split_sizes["train"], keep_text_boundaries=True
+    )
+    direct = dm.reencode(dict(applied))
+    via_view = dm._training_text(dict(applied))
+    torch.testing.assert_close(via_view["text"], direct["text"], atol=1e-5, rtol=1e-5)
+    assert ("train", INTRA) in dm._fixed_text  # made once for the run, read by index from then on
+    resampled = build_policy("matched", matched=INTRA, resample=True)
+    lnln = build_policy("lnln", matched=INTRA)
+    assert resampled.fixed_setting is None and lnln.fixed_setting is None  # new masks every epoch
