@@ -29,8 +29,9 @@ NON_DETERMINING_KEYS: tuple[str, ...] = (
 
 
 # Top-level blocks of a method's config that are merged only when asked for (``extra_blocks``), after the
-# dataset blocks: ``smoke`` (tiny widths, by the generic tests) and ``quick`` (the budget of the `quick` sweep
-# preset, which names it in its ``blocks:``). A method without the block asked for keeps what it has.
+# dataset blocks: ``smoke`` (tiny widths, by the generic tests), ``quick`` (the budget of the `quick` sweep
+# preset, which names it in its ``blocks:``) and ``reference`` (the converged budget of the reference grid, the
+# `synthetic` preset). A method without the block asked for keeps what it has.
 OPTIONAL_BLOCKS: tuple[str, ...] = ("smoke", "quick", "reference")
 
 
