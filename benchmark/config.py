@@ -30,8 +30,8 @@ NON_DETERMINING_KEYS: tuple[str, ...] = (
 
 # Top-level blocks of a method's config that are merged only when asked for (``extra_blocks``), after the
 # dataset blocks: ``smoke`` (tiny widths, by the generic tests), ``quick`` (the budget of the `quick` sweep
-# preset, which names it in its ``blocks:``) and ``reference`` (the converged budget of the reference grid, the
-# `synthetic` preset). A method without the block asked for keeps what it has.
+# preset, which names it in its ``blocks:``) and ``reference`` (the converged budget of the reference grid,
+# the `synthetic` preset). A method without the block asked for keeps what it has.
 OPTIONAL_BLOCKS: tuple[str, ...] = ("smoke", "quick", "reference")
 
 

@@ -67,11 +67,8 @@ def budgets(seeds: pd.DataFrame) -> pd.DataFrame:
 def runs(seeds: pd.DataFrame) -> pd.DataFrame:
     """One row per run with its numeric facts and ``at_cap`` (it used every epoch of its recorded cap)."""
     out = seeds.drop_duplicates("run_key").copy()
-    for column in ("max_epochs", "patience"):
-        if column not in out.columns:
-            out[column] = float("nan")
-    for column in ("epochs", "ckpt_epoch", "max_epochs", "patience", "wall_time_s"):
-        out[column] = pd.to_numeric(out[column], errors="coerce")
+    for column in ("epochs", "ckpt_epoch", "max_epochs", "patience", "wall_time_s"):  # any may be unrecorded
+        out[column] = pd.to_numeric(out[column], errors="coerce") if column in out else float("nan")
     out["at_cap"] = out["epochs"].ge(out["max_epochs"])
     return out.reset_index(drop=True)
 
