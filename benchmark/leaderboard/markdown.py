@@ -89,7 +89,7 @@ def _budget_section(board: Leaderboard, dataset: str) -> list[str]:
     per_seed = board.budgets[board.budgets["dataset"] == dataset]
     if per_seed.empty:
         return []
-    all_runs = runs(board.seeds[board.seeds["dataset"] == dataset])
+    runs_of = dict(tuple(runs(board.seeds[board.seeds["dataset"] == dataset]).groupby(list(ENTRY_KEYS))))
     header = [
         "method",
         "policy",
@@ -103,9 +103,7 @@ def _budget_section(board: Leaderboard, dataset: str) -> list[str]:
     table = []
     labels = entry_labels(per_seed, board)
     for key, entry in per_seed.groupby(list(ENTRY_KEYS), sort=False):
-        its_runs = all_runs[
-            (all_runs[list(ENTRY_KEYS)] == pd.Series(key, index=list(ENTRY_KEYS))).all(axis=1)
-        ]
+        its_runs = runs_of[key]
         first = entry.iloc[0]
         cap, patience = first["max_epochs"], first["patience"]
         if pd.isna(cap):

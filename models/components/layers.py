@@ -137,9 +137,17 @@ class MLP(nn.Sequential):
         )
 
 
-def window_strides(lengths: tuple[int, ...], max_len: int | None) -> tuple[int, ...]:
-    """Per modality, the window that brings its padded length to at most ``max_len`` steps (1: none)."""
-    return tuple(1 if max_len is None else max(1, math.ceil(n / max_len)) for n in lengths)
+def window_strides(lengths: tuple[int, ...] | None, max_len: int | None, count: int = 3) -> tuple[int, ...]:
+    """Per modality, the window that brings its padded length to at most ``max_len`` steps (1: none).
+
+    Raises:
+        ValueError: ``max_len`` without the ``count`` padded lengths it needs.
+    """
+    if max_len is None:
+        return (1,) * count
+    if lengths is None:
+        raise ValueError("max_len needs the padded lengths of the modalities")
+    return tuple(max(1, math.ceil(n / max_len)) for n in lengths)
 
 
 def window_mean(x: Tensor, valid: Tensor, stride: int) -> Tensor:

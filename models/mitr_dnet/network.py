@@ -136,11 +136,9 @@ class MITRDNet(nn.Module):
         lengths: tuple[int, int, int] | None = None,
     ) -> None:
         super().__init__()
-        if max_len is not None and lengths is None:
-            raise ValueError("max_len needs the padded lengths of the three modalities")
-        text_len, audio_len, vision_len = lengths or (2, 1, 1)
-        self.lengths = (text_len - 1, audio_len, vision_len)  # [CLS] is split off before anything reads text
-        self.strides = window_strides(self.lengths, max_len)
+        # [CLS] is split off before anything reads the text.
+        read = None if lengths is None else (lengths[0] - 1, lengths[1], lengths[2])
+        self.strides = window_strides(read, max_len)
         self.padding_mask = padding_mask
         self.masked_mean = masked_mean
         self.text_encoder = text_encoder

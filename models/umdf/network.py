@@ -94,9 +94,7 @@ class UMDFNetwork(nn.Module):
     ) -> None:
         super().__init__()
         self.attend_dropped = attend_dropped
-        if max_len is not None and lengths is None:
-            raise ValueError("max_len needs the padded lengths of the three modalities")
-        self.strides = window_strides(lengths or (1, 1, 1), max_len)
+        self.strides = window_strides(lengths, max_len)
         self.text_encoder = text_encoder
         self.encoders = nn.ModuleList(
             TemporalEncoder(
