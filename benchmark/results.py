@@ -11,9 +11,13 @@ atomic, and onto a non-empty directory it fails, so the first attempt to publish
 later one only reads it. A published ``failed`` run (or an interrupted run of the in-place layout) is moved
 aside as ``*.replaced-*`` by the next attempt that publishes, never deleted. An attempt holds an exclusive
 ``flock`` on its staging directory for its whole life, so a staging directory whose lock can be taken belongs
-to a dead attempt and is removed (:func:`remove_stale_staging`); this is why the results root must support
-``flock`` (:func:`check_shared_root`). ``results.csv`` and ``status.json`` are written through a temporary
-file and ``os.replace`` (:func:`msabench.core.io.atomic_write`), so a reader never sees half a file.
+to a dead attempt; this is why the results root must support ``flock`` (:func:`check_shared_root`). A
+dead attempt's staging directory that holds a resume point (``resume.json``, written by the runner at the end
+of every epoch) is progress: the next attempt at the same run, on the same code, adopts it and trains on from
+there (:meth:`Attempt.__enter__`). Any other dead attempt's directory, and a resumable one whose run has since
+been published finished, is removed (:func:`remove_stale_staging`). ``results.csv`` and ``status.json`` are
+written through a temporary file and ``os.replace`` (:func:`msabench.core.io.atomic_write`), so a reader never
+sees half a file.
 """
 
 from __future__ import annotations
@@ -73,6 +77,7 @@ RESULTS_FILE: Final[str] = "results.csv"
 STATUS_FILE: Final[str] = "status.json"
 STAGING_DIR: Final[str] = ".staging"
 ATTEMPT_LOCK: Final[str] = ".attempt.lock"
+RESUME_FILE: Final[str] = "resume.json"
 RESULTS_LOCK: Final[str] = ".results.lock"
 # A staging directory without its lock file is either being published right now (the lock file is removed
 # just before the rename) or was left by a crash in that instant: only the second kind gets this old.
@@ -199,22 +204,32 @@ def locked(run_dir: Path) -> Iterator[None]:
 class Attempt:
     """One attempt at a run: its own staging directory, locked for the attempt's whole life.
 
-    Use as a context manager; on exit the staging directory is gone (published, or removed).
+    Use as a context manager; on exit the staging directory is gone (published, or removed). Given a
+    ``resume_code``, entering first looks for a dead attempt's staging directory of the same run whose resume
+    point was written by that code, and adopts it in place (same path, so every path saved in its checkpoints
+    stays valid); :attr:`resumed_from` then holds that resume point.
 
     Attributes:
         run_dir: the run directory the attempt publishes to.
         id: unique over hosts and time (host, process id, random suffix).
+        resume_code: the code identity a resume point must carry to be adopted; None never adopts.
+        resumed_from: the adopted resume point (``resume.json``), None for a fresh start.
     """
 
     run_dir: Path
     id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}")
     host: str = field(default_factory=socket.gethostname)
     pid: int = field(default_factory=os.getpid)
+    resume_code: str | None = None
+    resumed_from: dict[str, Any] | None = None
     _lock: IO[Any] | None = None
+    _adopted: Path | None = None
 
     @property
     def dir(self) -> Path:
         """The staging directory: on the results root's filesystem, so that publishing is one rename."""
+        if self._adopted is not None:
+            return self._adopted
         return self.run_dir.parent / STAGING_DIR / f"{self.run_dir.name}.{self.id}"
 
     def identity(self) -> dict[str, Any]:
@@ -222,6 +237,8 @@ class Attempt:
         return {"attempt": self.id, "host": self.host, "pid": self.pid}
 
     def __enter__(self) -> Attempt:
+        if self.resume_code is not None and self._adopt():
+            return self
         for _ in range(8):  # another attempt may remove the empty staging root between its creation and ours
             try:
                 self.dir.mkdir(parents=True)
@@ -231,6 +248,30 @@ class Attempt:
         self._lock = open(self.dir / ATTEMPT_LOCK, "a")  # noqa: SIM115 - held until __exit__
         _flock(self._lock, blocking=True)
         return self
+
+    def _adopt(self) -> bool:
+        """Take over a dead attempt's resumable staging directory of this run, if there is one."""
+        candidates = [
+            folder
+            for folder in staging_dirs(self.run_dir.parent)
+            if folder.name.startswith(f"{self.run_dir.name}.")
+        ]
+        for folder in candidates:
+            record = read_resume(folder) or {}
+            if (record.get("run"), record.get("code")) != (self.run_dir.name, self.resume_code):
+                continue
+            try:
+                handle = open(folder / ATTEMPT_LOCK, "r+")  # noqa: SIM115 - held until __exit__
+            except FileNotFoundError:  # being published, or removed: not ours to take
+                continue
+            # The lock is free only when its attempt died; once taken, no other attempt can adopt it. It was
+            # removed meanwhile only if its run was published finished (remove_stale_staging): then let it go.
+            if not _flock(handle, blocking=False) or read_resume(folder) is None:
+                handle.close()
+                continue
+            self._lock, self._adopted, self.resumed_from = handle, folder, record
+            return True
+        return False
 
     def __exit__(self, *exc: object) -> None:
         if self.dir.exists():  # not published: nothing in it is worth keeping
@@ -248,6 +289,7 @@ class Attempt:
         is moved aside as ``<run>.replaced-<time>-<attempt>`` first: moved, never deleted.
         """
         (self.dir / ATTEMPT_LOCK).unlink(missing_ok=True)  # our descriptor keeps the lock until __exit__
+        (self.dir / RESUME_FILE).unlink(missing_ok=True)  # a published run is no longer anyone's to resume
         for _ in range(8):
             try:
                 os.rename(self.dir, self.run_dir)
@@ -278,11 +320,35 @@ def staging_dirs(root: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
 
 
+def write_resume(staging: Path, **fields: Any) -> None:
+    """Record an attempt's resume point in its staging directory (atomically)."""
+    atomic_write(Path(staging) / RESUME_FILE, json.dumps(fields, indent=2, default=str))
+
+
+def read_resume(staging: Path) -> dict[str, Any] | None:
+    """A staging directory's resume point, or None when it has none (or it is torn)."""
+    try:
+        record = json.loads((Path(staging) / RESUME_FILE).read_text())
+    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _worth_keeping(folder: Path, root: Path) -> bool:
+    """Whether a dead attempt's staging directory is progress a later attempt can resume."""
+    record = read_resume(folder)
+    if record is None or not isinstance(record.get("run"), str):
+        return False
+    return read_status(Path(root) / record["run"])["status"] != "finished"
+
+
 def remove_stale_staging(root: Path) -> list[Path]:
     """Remove the staging directories of dead attempts (their lock can be taken); returns what went.
 
     An attempt's lock dies with its process, SIGKILL included, and on a network filesystem with the node's
-    lease; a live attempt, even a frozen one, keeps it, so its directory stays.
+    lease; a live attempt, even a frozen one, keeps it, so its directory stays. A dead attempt's directory
+    that holds a resume point stays too, for the next attempt at its run, until that run is published
+    finished.
     """
     removed = []
     for folder in staging_dirs(root):
@@ -295,7 +361,7 @@ def remove_stale_staging(root: Path) -> list[Path]:
                     removed.append(folder)
             continue
         with os.fdopen(fd) as handle:
-            if _flock(handle, blocking=False):
+            if _flock(handle, blocking=False) and not _worth_keeping(folder, root):
                 shutil.rmtree(folder, ignore_errors=True)
                 removed.append(folder)
     with contextlib.suppress(OSError):  # only when empty; an attempt creating its folder recreates it

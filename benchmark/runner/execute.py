@@ -19,6 +19,7 @@ from msabench.models.base import count_parameters
 from msabench.protocols import Setting
 from msabench.runner.prepare import prepare
 from msabench.runner.request import PreparedRun, RunRequest
+from msabench.runner.resume import ResumeClock, ResumeContext, code_identity
 from msabench.runner.rows import result_rows
 from msabench.runner.stages import build_final_module, fit_stages
 from msabench.runner.trainer import build_trainer, quiet_lightning
@@ -67,8 +68,12 @@ def _reuse(prepared: PreparedRun) -> pd.DataFrame:
 
 
 def _train_and_test(prepared: PreparedRun) -> pd.DataFrame:
-    """Train and test in this attempt's staging directory, then publish it (the first to publish wins)."""
-    with store.Attempt(prepared.run_dir) as attempt:
+    """Train and test in this attempt's staging directory, then publish it (the first to publish wins).
+
+    A dead attempt's resumable staging directory of the same run, on the same code, is adopted: the run
+    carries on from its last finished epoch (:mod:`msabench.runner.resume`).
+    """
+    with store.Attempt(prepared.run_dir, resume_code=code_identity()) as attempt:
         staged = dataclasses.replace(prepared, run_dir=attempt.dir)
         frame = _train_and_test_in(staged, attempt)
         if not attempt.publish():  # another attempt at this run published first: its results stand
@@ -81,20 +86,26 @@ def _train_and_test_in(prepared: PreparedRun, attempt: store.Attempt) -> pd.Data
     cfg, run_dir = prepared.cfg, prepared.run_dir
     config_lib.save(cfg, run_dir / "config.yaml")
     started = time.time()
+    adopted = attempt.resumed_from
+    clock = ResumeClock(before_s=float(adopted["elapsed_s"]) if adopted else 0.0, started=started)
+    record = {"run": attempt.run_dir.name, "code": code_identity(), "attempt": attempt.id}
+    resume = ResumeContext(record, clock)
+    resumed = {"resumed_from": _resumed(run_dir, adopted)} if adopted else {}
     where = {
         **attempt.identity(),
         "node": os.environ.get("MSABENCH_NODE"),  # the engine's node or job id, set by the sweep's executors
         "visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
     }
-    noted = {"warnings": prepared.data_warnings} if prepared.data_warnings else {}
+    noted: dict[str, Any] = {"warnings": prepared.data_warnings} if prepared.data_warnings else {}
+    noted |= resumed
     store.write_status(run_dir, "running", started=started, run_key=prepared.run_key, **where, **noted)
     try:
-        module, fit_info = fit_stages(prepared)
+        module, fit_info = fit_stages(prepared, resume)
         module.set_test_settings(prepared.request.settings)
         trainer = build_trainer(cfg, run_dir, callbacks=[], logger=False, profiler=prepared.request.profiler)
         trainer.test(module, datamodule=prepared.datamodule, verbose=False)
         where["device"] = str(trainer.strategy.root_device)
-        wall = time.time() - started
+        wall = clock.elapsed()
         info = {
             **fit_info,
             "wall_time_s": wall,
@@ -111,7 +122,7 @@ def _train_and_test_in(prepared: PreparedRun, attempt: store.Attempt) -> pd.Data
         return frame
     except Exception as err:
         (run_dir / "error.log").write_text(traceback.format_exc())
-        info = {"wall_time_s": time.time() - started}
+        info = {"wall_time_s": clock.elapsed()}
         frame = result_rows(prepared, {}, info, error=f"{type(err).__name__}: {err}")
         store.write_results(run_dir, frame)
         store.write_status(
@@ -119,6 +130,13 @@ def _train_and_test_in(prepared: PreparedRun, attempt: store.Attempt) -> pd.Data
         )
         attempt.publish()  # a failed run is recorded unless a finished one is there (then that one stands)
         raise
+
+
+def _resumed(run_dir: Path, adopted: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The attempts a run has resumed from, oldest first: earlier ones, then the one just adopted."""
+    earlier = store.read_status(run_dir).get("resumed_from", [])
+    point = {k: adopted.get(k) for k in ("attempt", "stage", "epochs", "elapsed_s")}
+    return [*earlier, point]
 
 
 def _evaluate_checkpoint(

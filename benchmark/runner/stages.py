@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import lightning as L
@@ -13,6 +14,7 @@ from msabench.config_schema import merge_typed, plain_dict
 from msabench.models.base import MSAMethod
 from msabench.protocols import Setting, build_policy
 from msabench.runner.request import validation_settings
+from msabench.runner.resume import ResumeContext, ResumePoint, StagePoints, carried_log
 from msabench.runner.trainer import build_trainer
 
 if TYPE_CHECKING:
@@ -58,12 +60,15 @@ class SelectionEarlyStopping(_FromEpoch, L.pytorch.callbacks.EarlyStopping):
     """Early stopping whose best value and patience count from the module's ``selection_start_epoch`` on."""
 
 
-def fit_stages(prepared: PreparedRun) -> tuple[MSAMethod, dict[str, Any]]:
+def fit_stages(
+    prepared: PreparedRun, resume: ResumeContext | None = None
+) -> tuple[MSAMethod, dict[str, Any]]:
     """Train every stage in order, each from the previous one; writes ``model.ckpt``.
 
     Each stage trains under its own policy (or the run's), selects its checkpoint on validation (among the
     epochs from its module's ``selection_start_epoch`` on; early stopping counts from there too) and continues
-    from the selected weights.
+    from the selected weights. With ``resume``, every epoch leaves a resume point: a stage that an earlier
+    attempt finished is not trained again, and a stage it was training carries on from its last epoch.
 
     Returns:
         The final stage's module with its selected weights, and the final stage's ``epochs``,
@@ -88,6 +93,12 @@ def fit_stages(prepared: PreparedRun) -> tuple[MSAMethod, dict[str, Any]]:
         dm.validation_complete_view = stage.module.validation_uses_complete_view
         L.seed_everything(cfg.seed + index, workers=True, verbose=False)
         module = stage.module(stage_cfg, dm.dims, previous=previous)
+        points = StagePoints(run_dir, stage.name)
+        finished = points.finished() if resume is not None else None
+        if finished is not None:
+            _load_selected(module, run_dir / "checkpoints" / f"{stage.name}.ckpt")
+            info, previous = finished, module
+            continue
         monitor = f"val/{stage_cfg.selection.metric}"
         start = module.selection_start_epoch()
         checkpoint = SelectionCheckpoint(
@@ -101,6 +112,8 @@ def fit_stages(prepared: PreparedRun) -> tuple[MSAMethod, dict[str, Any]]:
             enable_version_counter=False,
         )
         callbacks: list[Any] = [checkpoint]
+        if resume is not None:
+            callbacks.append(ResumePoint(points, resume.record, resume.clock))
         if stage_cfg.trainer.patience is not None:
             callbacks.append(
                 SelectionEarlyStopping(
@@ -124,12 +137,11 @@ def fit_stages(prepared: PreparedRun) -> tuple[MSAMethod, dict[str, Any]]:
         trainer = build_trainer(
             stage_cfg, run_dir, callbacks, logger=loggers or False, profiler=prepared.request.profiler
         )
-        trainer.fit(module, datamodule=dm)
+        epochs_done = points.resume_epochs() if resume is not None else None
+        with carried_log(run_dir / "logs" / stage.name / "metrics.csv", epochs_done):
+            trainer.fit(module, datamodule=dm, ckpt_path=points.checkpoint if epochs_done else None)
         if checkpoint.best_model_path:
-            # One read gives both the selected weights and the epoch they are from.
-            state = torch.load(checkpoint.best_model_path, map_location=module.device, weights_only=True)
-            module.load_state_dict(state["state_dict"])
-            ckpt_epoch = int(state.get("epoch", -1)) + 1  # Lightning stores the 0-based index
+            ckpt_epoch = _load_selected(module, Path(checkpoint.best_model_path))
         else:  # fast_dev_run and friends save nothing: keep the last weights
             ckpt_epoch = trainer.current_epoch
         info = {
@@ -139,6 +151,8 @@ def fit_stages(prepared: PreparedRun) -> tuple[MSAMethod, dict[str, Any]]:
             "patience": stage_cfg.trainer.patience,
             "selection": f"val:{stage_cfg.selection.metric}:{stage_cfg.selection.mode}",
         }
+        if resume is not None and checkpoint.best_model_path:
+            points.mark_finished(info)
         previous = module
     assert previous is not None
     if (run_dir / "checkpoints" / f"{stages[-1].name}.ckpt").exists():
@@ -146,6 +160,14 @@ def fit_stages(prepared: PreparedRun) -> tuple[MSAMethod, dict[str, Any]]:
     else:
         torch.save({"state_dict": previous.state_dict()}, run_dir / "model.ckpt")
     return previous, info
+
+
+def _load_selected(module: MSAMethod, path: Path) -> int:
+    """Load a stage's selected weights into ``module``; returns the epoch they are from (1-based)."""
+    # One read gives both the selected weights and the epoch they are from.
+    state = torch.load(path, map_location=module.device, weights_only=True)
+    module.load_state_dict(state["state_dict"])
+    return int(state.get("epoch", -1)) + 1  # Lightning stores the 0-based index
 
 
 def build_final_module(prepared: PreparedRun) -> MSAMethod:
