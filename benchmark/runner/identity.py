@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
 import json
 import subprocess
 from importlib import metadata
@@ -85,3 +86,27 @@ def git_commit() -> str:
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+# The source roots: the import package and the three folders mapped into it (pyproject `package-dir`).
+_SOURCE_PACKAGES = ("msabench", "msabench.models", "msabench.datamodules", "msabench.protocols")
+
+
+@functools.cache
+def source_digest() -> str:
+    """SHA-256 of the package's Python source, every ``.py`` file once (read once per process).
+
+    What a resume point is tied to: unlike the commit, it stays the same across commits that change no code
+    (documentation, results) and it exists for an install that is not a git checkout.
+    """
+    files: dict[Path, str] = {}
+    for name in _SOURCE_PACKAGES:
+        init = importlib.import_module(name).__file__
+        assert init is not None
+        root = Path(init).parent
+        for path in sorted(root.rglob("*.py")):
+            files.setdefault(path.resolve(), f"{name}:{path.relative_to(root).as_posix()}")
+    digest = hashlib.sha256()
+    for path, label in sorted(files.items(), key=lambda item: item[1]):
+        digest.update(label.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()

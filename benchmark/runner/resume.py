@@ -28,14 +28,14 @@ import torch
 
 from msabench import results as store
 from msabench.core.io import atomic_write
-from msabench.runner.identity import git_commit, version
+from msabench.runner.identity import source_digest
 
 CHECKPOINTS = "checkpoints"
 
 
 def code_identity() -> str:
-    """The code a resume point belongs to: only the same code may carry a run on."""
-    return f"{version()}+{git_commit()}"
+    """The code a resume point belongs to (its Python source): only the same code may carry a run on."""
+    return f"source-sha256:{source_digest()[:16]}"
 
 
 @dataclass
@@ -75,7 +75,9 @@ def carried_log(metrics_csv: Path, epochs: int | None) -> Iterator[None]:
 
     Lightning's CSV logger starts its file afresh; the rows of the ``epochs`` the resume point holds are set
     aside for the fit and put back in front of the new ones after it. Rows past the resume point (an epoch
-    the dead attempt had begun) go: that epoch is trained again. None (a fresh stage) changes nothing.
+    the dead attempt had begun) go: that epoch is trained again. None (a fresh stage) changes nothing. One row
+    cannot be carried: Lightning logs an epoch's mean training loss after the point of that epoch is saved, so
+    the curve lacks the training loss of the epoch the run resumed after (its validation row is there).
     """
     if epochs is None or not metrics_csv.exists():
         yield
@@ -102,22 +104,32 @@ class StagePoints:
     run_dir: Path
     stage: str
 
-    @property
-    def checkpoint(self) -> Path:
-        """The stage's whole training state at its last finished epoch."""
-        return self.run_dir / CHECKPOINTS / f"{self.stage}.resume.ckpt"
+    def checkpoint(self, epochs: int) -> Path:
+        """The stage's whole training state after ``epochs`` epochs."""
+        return self.run_dir / CHECKPOINTS / f"{self.stage}.resume-e{epochs:04d}.ckpt"
 
     @property
     def done(self) -> Path:
         """The record of the stage's finished fit: what :func:`~msabench.runner.stages.fit_stages` reports."""
         return self.run_dir / CHECKPOINTS / f"{self.stage}.done.json"
 
-    def resume_epochs(self) -> int | None:
-        """The epochs the stage's resume point holds, or None when the stage has none to carry on from."""
+    def resume_from(self) -> tuple[Path, int] | None:
+        """The checkpoint the stage carries on from and its epochs, or None when it has none.
+
+        The resume point names its checkpoint, and a checkpoint goes only after a newer point names another,
+        so a death at any instant leaves the point and its checkpoint in step.
+        """
         record = store.read_resume(self.run_dir)
-        if record is None or record.get("stage") != self.stage or not self.checkpoint.exists():
+        if record is None or record.get("stage") != self.stage:
             return None
-        return int(record["epochs"])
+        path = self.run_dir / CHECKPOINTS / str(record.get("checkpoint"))
+        return (path, int(record["epochs"])) if path.is_file() else None
+
+    def drop_checkpoints(self, keep: Path | None = None) -> None:
+        """Remove the stage's resume checkpoints, all but ``keep``."""
+        for path in self.run_dir.glob(f"{CHECKPOINTS}/{self.stage}.resume-e*.ckpt"):
+            if path != keep:
+                path.unlink(missing_ok=True)
 
     def finished(self) -> dict[str, Any] | None:
         """The finished fit's record, or None when the stage has not finished."""
@@ -127,9 +139,9 @@ class StagePoints:
             return None
 
     def mark_finished(self, info: dict[str, Any]) -> None:
-        """Record the finished fit, then drop its resume checkpoint: a later attempt skips the stage."""
+        """Record the finished fit, then drop its resume checkpoints: a later attempt skips the stage."""
         atomic_write(self.done, json.dumps(info, indent=2, default=str))
-        self.checkpoint.unlink(missing_ok=True)
+        self.drop_checkpoints()
 
 
 class ResumePoint(L.Callback):
@@ -171,7 +183,8 @@ class ResumePoint(L.Callback):
             return
         for logger in trainer.loggers:  # the curve so far is on disk before the point that resumes after it
             logger.save()
-        target = self.points.checkpoint
+        epochs = trainer.current_epoch + 1
+        target = self.points.checkpoint(epochs)
         partial = target.with_name(target.name + ".partial")
         trainer.save_checkpoint(partial)
         os.replace(partial, target)
@@ -179,7 +192,9 @@ class ResumePoint(L.Callback):
             self.points.run_dir,
             **self.record,
             stage=self.points.stage,
-            epochs=trainer.current_epoch + 1,
+            epochs=epochs,
+            checkpoint=target.name,
             elapsed_s=self.clock.elapsed(),
             saved=time.time(),
         )
+        self.points.drop_checkpoints(keep=target)

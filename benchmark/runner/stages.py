@@ -137,9 +137,9 @@ def fit_stages(
         trainer = build_trainer(
             stage_cfg, run_dir, callbacks, logger=loggers or False, profiler=prepared.request.profiler
         )
-        epochs_done = points.resume_epochs() if resume is not None else None
-        with carried_log(run_dir / "logs" / stage.name / "metrics.csv", epochs_done):
-            trainer.fit(module, datamodule=dm, ckpt_path=points.checkpoint if epochs_done else None)
+        resume_from = points.resume_from() if resume is not None else None
+        with carried_log(run_dir / "logs" / stage.name / "metrics.csv", resume_from and resume_from[1]):
+            trainer.fit(module, datamodule=dm, ckpt_path=resume_from and resume_from[0])
         if checkpoint.best_model_path:
             ckpt_epoch = _load_selected(module, Path(checkpoint.best_model_path))
         else:  # fast_dev_run and friends save nothing: keep the last weights

@@ -15,7 +15,7 @@ import torch
 
 from msabench import results as store
 from msabench.protocols import Setting
-from msabench.runner import RunRequest, execute
+from msabench.runner import RunRequest, execute, identity
 from msabench.runner.resume import code_identity
 
 # MMIN: two stages (the second continues from the first's selected weights), a linear-decay schedule, dropout.
@@ -76,11 +76,9 @@ def test_a_killed_run_resumes_at_its_last_epoch_and_ends_as_if_never_stopped(tmp
     assert _die_at(output, "main", 2) == 9
     [staging] = store.staging_dirs(output)
     point = store.read_resume(staging)
-    assert point is not None and (point["stage"], point["epochs"], point["code"]) == (
-        "main",
-        2,
-        code_identity(),
-    )
+    assert point is not None
+    assert (point["stage"], point["epochs"], point["code"]) == ("main", 2, code_identity())
+    assert [p.name for p in staging.glob("checkpoints/*.resume-*")] == [point["checkpoint"]]
     assert (
         store.remove_stale_staging(output) == [] and staging.is_dir()
     )  # progress, kept for the next attempt
@@ -96,7 +94,7 @@ def test_a_killed_run_resumes_at_its_last_epoch_and_ends_as_if_never_stopped(tmp
     assert (hop["stage"], hop["epochs"]) == ("main", 2) and hop["attempt"] != status["attempt"]
     assert status["wall_time_s"] >= hop["elapsed_s"]  # the run's time over both attempts
     assert not (run_dir / store.RESUME_FILE).exists() and store.staging_dirs(output) == []
-    assert not list(run_dir.glob("checkpoints/*.resume.ckpt"))
+    assert not list(run_dir.glob("checkpoints/*.resume-*"))
     # The validation curve is whole: every epoch once, as the uninterrupted run logged it.
     for stage in ("pretrain", "main"):
         curves = [
@@ -142,3 +140,27 @@ def test_a_resumable_staging_directory_goes_once_its_run_is_finished(tmp_path: P
 def test_a_torn_resume_point_is_no_resume_point(tmp_path: Path, torn: str) -> None:
     (tmp_path / store.RESUME_FILE).write_text(torn)
     assert store.read_resume(tmp_path) is None
+
+
+def test_the_code_identity_follows_the_python_source_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = tmp_path / "fake_source_pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "sub" / "layer.py").write_text("WIDTH = 8\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(identity, "_SOURCE_PACKAGES", ("fake_source_pkg",))
+
+    def digest() -> str:
+        identity.source_digest.cache_clear()
+        return identity.source_digest()
+
+    try:
+        first = digest()
+        (package / "README.md").write_text("documentation is not code")
+        assert digest() == first
+        (package / "sub" / "layer.py").write_text("WIDTH = 16\n")
+        assert digest() != first
+    finally:
+        identity.source_digest.cache_clear()
