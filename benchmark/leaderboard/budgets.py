@@ -1,4 +1,4 @@
-"""What each entry's training cost and where it stopped: epochs used, the selected epoch, the cap, wall time.
+"""What each entry trained and where it stopped: the network's size, epochs used and selected, cap, wall time.
 
 One row per (entry, training seed), from the per-seed rows (one run gives the same facts on every setting,
 so each run counts once). A run with a patience stopped early unless it used every epoch of its cap; a run
@@ -19,6 +19,7 @@ BUDGET_COLUMNS: Final[tuple[str, ...]] = (
     *ENTRY_KEYS,
     "seed",
     "models",
+    "params",
     "epochs_min",
     "epochs_median",
     "epochs_max",
@@ -33,7 +34,7 @@ BUDGET_COLUMNS: Final[tuple[str, ...]] = (
 
 
 def budgets(seeds: pd.DataFrame) -> pd.DataFrame:
-    """Per (entry, seed): the models trained, the epochs they used and selected, the cap, the runs at it.
+    """Per (entry, seed): the models and their size, the epochs used and selected, the cap, the runs at it.
 
     Args:
         seeds: the leaderboard's per-seed rows (finished runs), with ``epochs``, ``ckpt_epoch``,
@@ -43,13 +44,15 @@ def budgets(seeds: pd.DataFrame) -> pd.DataFrame:
         One row per (entry, seed) with :data:`BUDGET_COLUMNS`. ``at_cap`` counts the runs that used every
         epoch of their cap (for an entry without patience, all of them, by design); ``wall_time_s`` sums the
         runs' training and test time; ``max_epochs`` and ``patience`` are NaN where not recorded, or where the
-        entry's runs differ (they never do within one config).
+        entry's runs differ (they never do within one config); ``params`` is the network's parameter count
+        (NaN where the runs differ), which tells a reduced-width preset from the released network.
     """
     if seeds.empty:
         return pd.DataFrame(columns=list(BUDGET_COLUMNS))
     grouped = runs(seeds).groupby([*ENTRY_KEYS, "seed"], sort=False, dropna=False)
     out = grouped.agg(
         models=("run_key", "size"),
+        params=("params", _the_one),
         epochs_min=("epochs", "min"),
         epochs_median=("epochs", "median"),
         epochs_max=("epochs", "max"),
@@ -67,7 +70,8 @@ def budgets(seeds: pd.DataFrame) -> pd.DataFrame:
 def runs(seeds: pd.DataFrame) -> pd.DataFrame:
     """One row per run with its numeric facts and ``at_cap`` (it used every epoch of its recorded cap)."""
     out = seeds.drop_duplicates("run_key").copy()
-    for column in ("epochs", "ckpt_epoch", "max_epochs", "patience", "wall_time_s"):  # any may be unrecorded
+    facts = ("epochs", "ckpt_epoch", "max_epochs", "patience", "wall_time_s", "params")
+    for column in facts:  # any may be unrecorded
         out[column] = pd.to_numeric(out[column], errors="coerce") if column in out else float("nan")
     out["at_cap"] = out["epochs"].ge(out["max_epochs"])
     return out.reset_index(drop=True)

@@ -94,6 +94,7 @@ def _budget_section(board: Leaderboard, dataset: str) -> list[str]:
         "method",
         "policy",
         "models",
+        "parameters",
         "stopping",
         "epochs used",
         "selected epoch",
@@ -119,11 +120,14 @@ def _budget_section(board: Leaderboard, dataset: str) -> list[str]:
             if pd.notna(w)
         )
         models = "/".join(sorted({str(int(m)) for m in entry["models"]})) + " per seed"
+        sizes = {int(p) for p in entry["params"].dropna()}
+        parameters = f"{sizes.pop():,}" if len(sizes) == 1 else MISSING
         table.append(
             [
                 labels[entry.index[0]],
                 str(first["train_policy"]),
                 models,
+                parameters,
                 stopping,
                 _span(its_runs["epochs"]),
                 _span(its_runs["ckpt_epoch"]),
@@ -134,7 +138,8 @@ def _budget_section(board: Leaderboard, dataset: str) -> list[str]:
     return [
         f"### {dataset} · training budgets",
         "",
-        "Per entry, over all its runs: the epochs each used (min–max, median) and the epoch its checkpoint "
+        "Per entry, over all its runs: the network's parameters (a reduced-width preset shows here; the "
+        "method's README names it), the epochs each run used (min–max, median) and the epoch its checkpoint "
         "was selected at; the runs that used every epoch of their cap (with a patience only: without one a "
         "run trains to its cap by design and keeps its best validation epoch); and the wall time per "
         "training seed (training and test, summed over the seed's models). Multi-stage methods: the final "

@@ -316,7 +316,12 @@ def test_markdown_units_bold_marks_and_footnotes() -> None:
 
 def test_budgets_per_entry_and_seed_count_each_run_once() -> None:
     def runs(
-        method: str, policy: str, settings: list[str], facts: dict[int, list[tuple]], **kw
+        method: str,
+        policy: str,
+        settings: list[str],
+        facts: dict[int, list[tuple]],
+        params: float = 1234567,
+        **kw,
     ) -> list[dict]:
         rows = []
         for seed, per_run in facts.items():
@@ -331,6 +336,7 @@ def test_budgets_per_entry_and_seed_count_each_run_once() -> None:
                             max_epochs=cap,
                             patience=patience,
                             wall_time_s=wall,
+                            params=params,
                         )
                     )
         return rows
@@ -340,7 +346,7 @@ def test_budgets_per_entry_and_seed_count_each_run_once() -> None:
         runs("lf_dnn", "matched", matched, {1: [(20, 12, 200, 8, 10.0), (200, 190, 200, 8, 30.0)]})
         + runs("lf_dnn", "matched", matched, {2: [(30, 22, 200, 8, 20.0), (25, 17, 200, 8, 15.0)]})
         + runs("umdf", "stochastic", ["intra@0"], {1: [(50, 47, 50, None, 100.0)]})
-        + runs("derl", "lnln", ["intra@0"], {1: [(12, 9, math.nan, math.nan, 60.0)]})
+        + runs("derl", "lnln", ["intra@0"], {1: [(12, 9, math.nan, math.nan, 60.0)]}, params=math.nan)
     )
     board = lb.build(pd.DataFrame(rows), None)
     budgets = board.budgets.set_index(["method", "seed"])
@@ -357,10 +363,11 @@ def test_budgets_per_entry_and_seed_count_each_run_once() -> None:
     assert budgets.loc[("umdf", 1), "at_cap"] == 1 and math.isnan(budgets.loc[("umdf", 1), "patience"])
     md = lb.to_markdown(board)
     assert "### synthetic · training budgets" in md
-    assert "| lf_dnn | matched | 2 per seed | patience 8, cap 200 | 20–200 (median 27.5) |" in md
+    assert budgets.loc[("lf_dnn", 1), "params"] == 1234567 and math.isnan(budgets.loc[("derl", 1), "params"])
+    assert "| lf_dnn | matched | 2 per seed | 1,234,567 | patience 8, cap 200 | 20–200 (median 27.5) |" in md
     assert "| 1 | 1: 40, 2: 35 |" in md  # one run at the cap over both seeds; wall time per seed
-    assert "| umdf | stochastic | 1 per seed | fixed 50 epochs | 50 | 47 | — | 1: 100 |" in md
-    assert "| derl | lnln | 1 per seed | not recorded | 12 | 9 | — | 1: 60 |" in md
+    assert "| umdf | stochastic | 1 per seed | 1,234,567 | fixed 50 epochs | 50 | 47 | — | 1: 100 |" in md
+    assert "| derl | lnln | 1 per seed | — | not recorded | 12 | 9 | — | 1: 60 |" in md
 
 
 def test_write_files_and_plots(tmp_path: Path) -> None:
