@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import hashlib
 import math
 import netrc
 import os
@@ -88,8 +89,12 @@ def start_run(
     tags: Iterable[str] = (),
     job_type: str = "run",
     mode: Mode | None = None,
+    run_id: str | None = None,
 ) -> Any | None:
-    """Start a W&B run, online if possible, else offline into ``save_dir``; None (a warning) if neither."""
+    """Start a W&B run, online if possible, else offline into ``save_dir``; None (a warning) if neither.
+
+    A ``run_id`` makes the start a resume when W&B already has a run of that id (``resume="allow"``).
+    """
     mode = mode or resolve_mode()
     if mode == "disabled":
         return None
@@ -111,6 +116,8 @@ def start_run(
         "dir": str(save_dir),
         "reinit": "finish_previous",
     }
+    if run_id is not None:
+        kwargs |= {"id": run_id, "resume": "allow"}
     for attempt in ("online", "offline") if mode == "online" else ("offline",):
         try:
             settings = wandb.Settings(
@@ -127,6 +134,15 @@ def start_run(
             run.define_metric("*", step_metric="trainer/global_step", step_sync=True)
         return run
     return None
+
+
+def run_id(staging: Path) -> str:
+    """The W&B run id of an attempt's staging directory.
+
+    An attempt that adopts a dead one's staging directory (:mod:`msabench.runner.resume`) keeps its name, so
+    the resumed training goes on in the same W&B run; a fresh attempt, ``--rerun`` included, starts a new one.
+    """
+    return hashlib.sha256(Path(staging).name.encode()).hexdigest()[:32]
 
 
 def _run_for(prepared: PreparedRun) -> Any | None:
@@ -150,6 +166,7 @@ def _run_for(prepared: PreparedRun) -> Any | None:
         config=config,
         group=prepared.request.sweep_id or cfg.logging.wandb_group,
         tags=(cfg.dataset, prepared.method_cls.method_name, prepared.policy_name),
+        run_id=run_id(prepared.run_dir),
     )
     if run is not None:
         _RUNS[key] = run

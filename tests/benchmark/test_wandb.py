@@ -148,6 +148,9 @@ def test_offline_run_logs_config_curves_and_test_table(
     records = _records(run_dir)
     (run,) = [r.run for r in records if r.WhichOneof("record_type") == "run"]
     assert run.run_group == "quick-1234abcd" and set(run.tags) == {"synthetic", "lf_dnn", "complete"}
+    # The id follows the staging directory, which a resumed attempt adopts under its name: one W&B run.
+    staged = json.loads((run_dir / "status.json").read_text())["attempt"]
+    assert run.run_id == wl.run_id(Path(f"{run_dir.name}.{staged}"))
     config = {item.key: json.loads(item.value_json) for item in run.config.update}
     assert config["method"]["name"] == "lf_dnn" and config["data"]["options"]["n_scale"] == 0.05
     assert (
