@@ -137,9 +137,9 @@ def fit_stages(
         trainer = build_trainer(
             stage_cfg, run_dir, callbacks, logger=loggers or False, profiler=prepared.request.profiler
         )
-        resume_from = points.resume_from() if resume is not None else None
-        with carried_log(run_dir / "logs" / stage.name / "metrics.csv", resume_from and resume_from[1]):
-            trainer.fit(module, datamodule=dm, ckpt_path=resume_from and resume_from[0])
+        resume_ckpt, resumed_epochs = (points.resume_from() if resume is not None else None) or (None, None)
+        with carried_log(run_dir / "logs" / stage.name / "metrics.csv", resumed_epochs):
+            trainer.fit(module, datamodule=dm, ckpt_path=resume_ckpt)
         if checkpoint.best_model_path:
             ckpt_epoch = _load_selected(module, Path(checkpoint.best_model_path))
         else:  # fast_dev_run and friends save nothing: keep the last weights
