@@ -79,6 +79,9 @@ def _train_and_test(prepared: PreparedRun) -> pd.DataFrame:
         if not attempt.publish():  # another attempt at this run published first: its results stand
             return _reuse(prepared)
     frame.attrs.update(run_dir=str(prepared.run_dir), cached=False)
+    if attempt.resumed_from:
+        point = attempt.resumed_from
+        frame.attrs.update(resumed=f"{point['epochs']} epochs of {point['stage']}")
     return frame
 
 
@@ -113,6 +116,7 @@ def _train_and_test_in(prepared: PreparedRun, attempt: store.Attempt) -> pd.Data
             "device": where["device"],
         }
         frame = result_rows(prepared, module.test_results, info)
+        frame.attrs.update(wall_time_s=wall)
         store.write_results(run_dir, frame)
         store.write_status(run_dir, "finished", run_key=prepared.run_key, **(info | where), **noted)
         if cfg.logging.wandb:  # after the results are safe: W&B never decides a run's status

@@ -34,7 +34,9 @@ class Outcome:
     wall_s: float = 0.0
     log: str | None = None
     recorded_wall_s: float | None = None
-    """For a reused run: the training time its run directory recorded (what the ETA learns from)."""
+    """The training time the run directory records, over all attempts (what the ETA learns from)."""
+    resumed: str | None = None
+    """For a run that carried on from a dead attempt's resume point: where (stage and epochs)."""
     host: str | None = None
     """Where the job ran: the host, with the engine's node or job id when there is one."""
     resources: dict[str, float] | None = None
@@ -108,6 +110,7 @@ def run_job(
         log,
         frame.attrs.get("wall_time_s"),
         host=_where(),
+        resumed=frame.attrs.get("resumed"),
     )
 
 

@@ -85,6 +85,7 @@ def test_a_killed_run_resumes_at_its_last_epoch_and_ends_as_if_never_stopped(tmp
 
     resumed = execute(_request(output))
     run_dir = Path(resumed.attrs["run_dir"])
+    assert resumed.attrs["resumed"] == "2 epochs of main"  # what the sweep's progress line says
     assert _values(resumed).equals(_values(whole))  # number for number, the run that was never stopped
     for column in ("epochs", "ckpt_epoch"):
         assert resumed[column].tolist() == whole[column].tolist()
@@ -93,6 +94,7 @@ def test_a_killed_run_resumes_at_its_last_epoch_and_ends_as_if_never_stopped(tmp
     [hop] = status["resumed_from"]
     assert (hop["stage"], hop["epochs"]) == ("main", 2) and hop["attempt"] != status["attempt"]
     assert status["wall_time_s"] >= hop["elapsed_s"]  # the run's time over both attempts
+    assert resumed.attrs["wall_time_s"] == status["wall_time_s"]  # what the sweep's estimate learns
     assert not (run_dir / store.RESUME_FILE).exists() and store.staging_dirs(output) == []
     assert not list(run_dir.glob("checkpoints/*.resume-*"))
     # The validation curve is whole: every epoch once, as the uninterrupted run logged it.

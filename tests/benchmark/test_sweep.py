@@ -303,6 +303,19 @@ def test_progress_line_and_estimate(monkeypatch: pytest.MonkeyPatch) -> None:
     assert progress.eta_s() == pytest.approx((4 * 400 + 20) / 2)
 
 
+def test_a_resumed_run_is_said_and_timed_over_all_its_attempts() -> None:
+    stream = io.StringIO()
+    progress = sw.Progress(["a", "a", "a"], workers=1, stream=stream)
+    resumed = sw.Outcome(
+        0, "lf_dnn r0", "finished", wall_s=20.0, recorded_wall_s=100.0, resumed="5 epochs of main"
+    )
+    engine._record(resumed, {}, progress)
+    assert "done    lf_dnn r0 (0m20s, resumed after 5 epochs of main)" in stream.getvalue()
+    assert progress.eta_s() == pytest.approx(2 * 100.0)  # the whole run's time, not this attempt's 20 s
+    engine._record(sw.Outcome(1, "lf_dnn r1", "reused", wall_s=1.0), {}, progress)
+    assert progress.eta_s() == pytest.approx(100.0)  # a reuse without a recorded time teaches nothing
+
+
 def test_unknown_group_is_estimated_from_every_timed_run() -> None:
     progress = sw.Progress(["a", "a", "b"], workers=1)
     progress.finish(0, "finished", 60.0)
