@@ -104,6 +104,11 @@ class StagePoints:
     run_dir: Path
     stage: str
 
+    @property
+    def selected(self) -> Path:
+        """The stage's selected weights (its selection checkpoint)."""
+        return self.run_dir / CHECKPOINTS / f"{self.stage}.ckpt"
+
     def checkpoint(self, epochs: int) -> Path:
         """The stage's whole training state after ``epochs`` epochs."""
         return self.run_dir / CHECKPOINTS / f"{self.stage}.resume-e{epochs:04d}.ckpt"

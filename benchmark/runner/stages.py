@@ -96,15 +96,15 @@ def fit_stages(
         points = StagePoints(run_dir, stage.name)
         finished = points.finished() if resume is not None else None
         if finished is not None:
-            _load_selected(module, run_dir / "checkpoints" / f"{stage.name}.ckpt")
+            _load_selected(module, points.selected)
             info, previous = finished, module
             continue
         monitor = f"val/{stage_cfg.selection.metric}"
         start = module.selection_start_epoch()
         checkpoint = SelectionCheckpoint(
             start,
-            dirpath=run_dir / "checkpoints",
-            filename=stage.name,
+            dirpath=points.selected.parent,
+            filename=points.selected.stem,
             monitor=monitor,
             mode=stage_cfg.selection.mode,
             save_top_k=1,
@@ -155,8 +155,9 @@ def fit_stages(
             points.mark_finished(info)
         previous = module
     assert previous is not None
-    if (run_dir / "checkpoints" / f"{stages[-1].name}.ckpt").exists():
-        shutil.copyfile(run_dir / "checkpoints" / f"{stages[-1].name}.ckpt", run_dir / "model.ckpt")
+    final = StagePoints(run_dir, stages[-1].name).selected
+    if final.exists():
+        shutil.copyfile(final, run_dir / "model.ckpt")
     else:
         torch.save({"state_dict": previous.state_dict()}, run_dir / "model.ckpt")
     return previous, info

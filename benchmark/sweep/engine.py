@@ -226,12 +226,10 @@ def _requeue_or_fail(
 def _record(outcome: Outcome, outcomes: dict[int, Outcome], progress: Progress) -> None:
     outcomes[outcome.index] = outcome
     # A reused or resumed run's own attempt says little about how long a run takes; its records say it all.
-    if outcome.status == "reused":
-        wall = outcome.recorded_wall_s
-    elif outcome.resumed is not None and outcome.recorded_wall_s is not None:
-        wall = outcome.recorded_wall_s
-    else:
-        wall = outcome.wall_s
+    recorded = outcome.status == "reused" or (
+        outcome.resumed is not None and outcome.recorded_wall_s is not None
+    )
+    wall = outcome.recorded_wall_s if recorded else outcome.wall_s
     progress.finish(outcome.index, outcome.status, wall, outcome.host)
     where = f" on {outcome.host}" if outcome.host and len(progress.hosts) > 1 else ""
     resumed = f", resumed after {outcome.resumed}" if outcome.resumed else ""
