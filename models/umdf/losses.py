@@ -30,18 +30,29 @@ def prediction_distillation(
 
 
 def representation_distillation(
-    student_modality: Tensor, student_joint: Tensor, teacher_modality: Tensor, teacher_joint: Tensor
+    student_modality: Tensor,
+    student_joint: Tensor,
+    teacher_modality: Tensor,
+    teacher_joint: Tensor,
+    present: Tensor,
 ) -> Tensor:
-    """Representation-level distillation: each modality's pooled MCIM output and the joint representation.
+    """Representation-level distillation: each present modality's pooled MCIM output and the joint one.
 
     The sum over the three modalities of MSE(pooled Y_m^student, sg(pooled Y_m^teacher)) plus
-    MSE(h^student, sg(h^teacher)); each MSE averages over batch and features.
+    MSE(h^student, sg(h^teacher)). A modality's MSE averages over features and over the samples in which the
+    missing view has it: an absent modality has no representation to distil (its pooled output is zeros);
+    including it would add a constant with no gradient one way and pull the complete view toward zero the
+    other (the [proposed] choice, measured in the method's README). The joint MSE averages over batch and
+    features.
 
     Args:
         student_modality: (B, 3, d) pooled MCIM outputs of the student view.
         student_joint: (B, d') joint representation of the student view.
         teacher_modality: (B, 3, d) the teacher view's, detached here.
         teacher_joint: (B, d') the teacher view's, detached here.
+        present: (B, 3) bool, which modalities the missing view has (the same in both directions).
     """
-    per_modality = F.mse_loss(student_modality, teacher_modality.detach(), reduction="none").mean(dim=(0, 2))
+    per_sample = F.mse_loss(student_modality, teacher_modality.detach(), reduction="none").mean(dim=2)
+    weight = present.to(per_sample.dtype)
+    per_modality = (per_sample * weight).sum(dim=0) / weight.sum(dim=0).clamp_min(1.0)
     return per_modality.sum() + F.mse_loss(student_joint, teacher_joint.detach())

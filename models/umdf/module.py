@@ -83,6 +83,7 @@ class UMDFMethod(MSAMethod):
 
     def training_loss(self, batch: Batch) -> dict[str, Tensor]:
         w = self.cfg.loss
+        present = batch["available"]
         missing = self.encode(batch)
         complete = self.encode(complete_view(batch))
         terms: dict[str, tuple[float, Tensor | LossTerms]] = {
@@ -92,7 +93,7 @@ class UMDFMethod(MSAMethod):
                 self.task_loss(self.shaped(complete.prediction), batch["label"]),
             ),
             "distill_pred": (w.prediction, self._distill_prediction(missing, complete)),
-            "distill_rep": (w.representation, self._distill_representation(missing, complete)),
+            "distill_rep": (w.representation, self._distill_representation(missing, complete, present)),
         }
         if w.bidirectional:
             # The reverse (mutual-learning) direction: the complete view learns from the detached missing one.
@@ -100,7 +101,10 @@ class UMDFMethod(MSAMethod):
                 w.reverse_scale,
                 {
                     "reverse_pred": (w.prediction, self._distill_prediction(complete, missing)),
-                    "reverse_rep": (w.representation, self._distill_representation(complete, missing)),
+                    "reverse_rep": (
+                        w.representation,
+                        self._distill_representation(complete, missing, present),
+                    ),
                 },
             )
         return self.weighted_total(terms)
@@ -111,5 +115,7 @@ class UMDFMethod(MSAMethod):
         )
 
     @staticmethod
-    def _distill_representation(student: UMDFOutput, teacher: UMDFOutput) -> Tensor:
-        return representation_distillation(student.modality, student.joint, teacher.modality, teacher.joint)
+    def _distill_representation(student: UMDFOutput, teacher: UMDFOutput, present: Tensor) -> Tensor:
+        return representation_distillation(
+            student.modality, student.joint, teacher.modality, teacher.joint, present
+        )

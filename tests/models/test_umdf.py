@@ -101,12 +101,30 @@ def test_representation_distillation_sums_modalities_and_joint() -> None:
     teacher_modality = torch.tensor([[[1.0, 1.0], [2.0, 0.0], [0.0, 0.0]]], requires_grad=True)
     student_joint = torch.zeros(1, 2, requires_grad=True)
     teacher_joint = torch.tensor([[1.0, 3.0]], requires_grad=True)
-    loss = representation_distillation(student_modality, student_joint, teacher_modality, teacher_joint)
+    present = torch.ones(1, 3, dtype=torch.bool)
+    loss = representation_distillation(
+        student_modality, student_joint, teacher_modality, teacher_joint, present
+    )
     # per modality: (1 + 1) / 2 + (4 + 0) / 2 + 0 = 3; joint: (1 + 9) / 2 = 5
     assert loss.item() == pytest.approx(8.0)
     loss.backward()
     assert teacher_modality.grad is None and teacher_joint.grad is None
     assert student_modality.grad.abs().sum() > 0
+
+
+def test_representation_distillation_leaves_out_absent_modalities() -> None:
+    """An absent modality has no representation (its pooled output is zeros): nothing to distil."""
+    teacher_modality = torch.tensor(
+        [[[1.0, 1.0], [2.0, 0.0], [4.0, 4.0]], [[3.0, 3.0], [0.0, 2.0], [8.0, 8.0]]]
+    )
+    student_modality = torch.zeros(2, 3, 2, requires_grad=True)
+    joint = torch.zeros(2, 2)
+    present = torch.tensor([[True, True, False], [True, False, False]])
+    loss = representation_distillation(student_modality, joint, teacher_modality, joint, present)
+    # text over both samples: (1 + 9) / 2 = 5; audio over the first only: 2; vision over none: 0
+    assert loss.item() == pytest.approx(7.0)
+    loss.backward()
+    assert student_modality.grad[0, 2].abs().sum() == 0 and student_modality.grad[1, 1:].abs().sum() == 0
 
 
 def test_training_loss_parts_match_two_independent_forward_passes() -> None:
