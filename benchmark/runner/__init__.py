@@ -11,13 +11,15 @@ retraining. The parts, one job each:
 - :mod:`~msabench.runner.stages`: the method's stages, each a ``Trainer.fit``;
 - :mod:`~msabench.runner.rows`: the result rows;
 - :mod:`~msabench.runner.execute`: reuse, archive or train, then publish;
-- :mod:`~msabench.runner.api`: :func:`run`, the Python API.
+- :mod:`~msabench.runner.api`: :func:`run`, the Python API;
+- :mod:`~msabench.runner.reopen`: a finished run rebuilt from its directory, to test its checkpoint anew.
 """
 
 from msabench.runner.api import run
 from msabench.runner.checks import check_request
 from msabench.runner.execute import execute, execute_prepared
 from msabench.runner.prepare import prepare
+from msabench.runner.reopen import reopen
 from msabench.runner.request import (
     POLICY_CHOICES,
     PreparedRun,
@@ -27,7 +29,7 @@ from msabench.runner.request import (
     resolve_policy_name,
     validation_settings,
 )
-from msabench.runner.stages import build_final_module
+from msabench.runner.stages import build_final_module, load_checkpoint
 from msabench.runner.trainer import quiet_lightning
 
 __all__ = [
@@ -39,9 +41,11 @@ __all__ = [
     "dataset_family",
     "execute",
     "execute_prepared",
+    "load_checkpoint",
     "make_setting",
     "prepare",
     "quiet_lightning",
+    "reopen",
     "resolve_policy_name",
     "run",
     "validation_settings",

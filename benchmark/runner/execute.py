@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import torch
 
 from msabench import config as config_lib
 from msabench import results as store
@@ -21,7 +20,7 @@ from msabench.runner.prepare import prepare
 from msabench.runner.request import PreparedRun, RunRequest
 from msabench.runner.resume import ResumeClock, ResumeContext, code_identity
 from msabench.runner.rows import result_rows
-from msabench.runner.stages import build_final_module, fit_stages
+from msabench.runner.stages import fit_stages, load_checkpoint
 from msabench.runner.trainer import build_trainer, quiet_lightning
 
 
@@ -148,9 +147,7 @@ def _evaluate_checkpoint(
 ) -> pd.DataFrame:
     """Test a finished run's ``model.ckpt`` on settings it has no rows for."""
     cfg, dm = prepared.cfg, prepared.datamodule
-    module = build_final_module(prepared)
-    state = torch.load(prepared.run_dir / "model.ckpt", map_location="cpu", weights_only=True)["state_dict"]
-    module.load_state_dict(state)
+    module = load_checkpoint(prepared)
     dm.test = list(settings)
     module.set_test_settings(settings)
     trainer = build_trainer(cfg, prepared.run_dir, callbacks=[], logger=False)

@@ -179,3 +179,11 @@ def build_final_module(prepared: PreparedRun) -> MSAMethod:
         previous = stage.module(stage_config(cfg, stage.name), dims, previous=previous)
     assert previous is not None
     return previous
+
+
+def load_checkpoint(prepared: PreparedRun) -> MSAMethod:
+    """The run's final-stage module with the weights it selected (``model.ckpt``), on the CPU."""
+    module = build_final_module(prepared)
+    state = torch.load(prepared.run_dir / "model.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+    module.load_state_dict(state)
+    return module
