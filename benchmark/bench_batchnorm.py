@@ -10,13 +10,13 @@ that sample alone. A network that passes differently distributed inputs through 
 (both views of a self-distilling or teacher-student method, say) keeps statistics of the mixture, and a test
 view far from it comes out shifted: an offset on every prediction, which can put them all on one side of 0.
 
-This reopens each run from its directory (same config, data and run key; the checkpoint it selected) and
-tests it on its test split twice, as the suite does: once with the running statistics and once with each test
-batch's own, every other layer in evaluation mode. The first pass must reproduce the run's recorded Acc-2;
-the second is a diagnostic, never a result (a prediction then depends on the other samples of its batch).
-For each setting it prints the mean and standard deviation of the predictions, the share at or above zero,
-Acc-2 Has0 (Acc-2 on SIMS), MAE and Corr, and the labels' mean and standard deviation. Regression runs only
-(MOSI, MOSEI, SIMS and the synthetic data).
+This reopens each run from its directory (same config, data and run key; the checkpoint it selected) and tests
+it on its test split twice, as the suite does: once with the running statistics and once with each test
+batch's own (batches of the run's ``data.eval_batch_size``), every other layer in evaluation mode. The first
+pass must reproduce the run's recorded Acc-2; the second is a diagnostic, never a result (a prediction then
+depends on the other samples of its batch). For each setting it prints the mean and standard deviation of the
+predictions, the share at or above zero, Acc-2 Has0 (Acc-2 on SIMS), MAE and Corr, and the labels' mean and
+standard deviation. Regression runs only (MOSI, MOSEI, SIMS and the synthetic data).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from torch import nn
 from msabench.errors import ConfigError, MSABenchError
 from msabench.models.base import MSAMethod
 from msabench.results import read_run
-from msabench.runner import PreparedRun, load_checkpoint, quiet_lightning, reopen
+from msabench.runner import PreparedRun, build_final_module, load_checkpoint, quiet_lightning, reopen
 from msabench.runner.trainer import build_trainer
 
 STATISTICS = ("running", "batch")
@@ -140,7 +140,7 @@ def report(run_dir: Path, settings: Sequence[str] | None = None) -> list[dict[st
         prepared.request.settings = [recorded[name] for name in settings]
     accuracy = "acc2_has0" if family == "mosi" else "acc2"
     rows: list[dict[str, Any]] = []
-    n_layers = len(running_statistics_layers(load_checkpoint(prepared)))
+    n_layers = len(running_statistics_layers(build_final_module(prepared)))
     for statistics in STATISTICS if n_layers else STATISTICS[:1]:
         for name, result in predict_with(prepared, statistics).items():
             p, y = result.predictions, result.labels
