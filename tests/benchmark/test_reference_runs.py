@@ -1,0 +1,81 @@
+"""The committed reference runs (`results/synthetic/runs`) are the `synthetic` preset's own runs, whole.
+
+`msabench sweep --config synthetic` finds a finished run by its run key, the hash of everything that decides
+what is trained and measured (the resolved config, the data, the text view and encoder, the policy, the seed).
+Preparing each committed run's job here, without training, gives the key the preset resolves to today: equal
+keys mean the sweep reuses the committed run and trains nothing, so a config, data or code change that would
+make the reference leaderboard stale fails here, not in a user's multi-hour sweep.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from msabench import results as store
+from msabench import sweep as sw
+from msabench.runner.prepare import prepare
+
+REFERENCE = Path(__file__).resolve().parents[2] / "results" / "synthetic"
+RUNS = REFERENCE / "runs"
+# A run directory's name without its key: dataset__method__policy[__setting]__sSEED.
+_KEY = re.compile(r"__[0-9a-f]{16}$")
+
+
+def _committed() -> list[Path]:
+    return sorted(p for p in RUNS.glob("*/") if (p / store.RESULTS_FILE).exists()) if RUNS.is_dir() else []
+
+
+def _label(name: str) -> str:
+    return _KEY.sub("", name)
+
+
+@pytest.fixture(scope="module")
+def preset_jobs() -> dict[str, sw.Job]:
+    """The preset's jobs by the readable part of their run directory's name (no data set up yet)."""
+    jobs = sw.expand(sw.build_spec("synthetic"))
+    labels = {}
+    for job in jobs:
+        matched = f"__{job.settings[0].name.replace(':', '-')}" if job.per_setting else ""
+        labels[f"{job.dataset}__{job.method}__{job.train_policy}{matched}__s{job.seed}"] = job
+    assert len(labels) == len(jobs) == 159
+    return labels
+
+
+def test_reference_runs_are_committed() -> None:
+    assert _committed(), "results/synthetic/runs holds no run records"
+
+
+@pytest.mark.parametrize("run_dir", _committed(), ids=lambda p: _label(p.name))
+def test_committed_run_is_the_presets_run_and_whole(
+    run_dir: Path, preset_jobs: dict[str, sw.Job], tmp_path: Path
+) -> None:
+    job = preset_jobs.get(_label(run_dir.name))
+    assert job is not None, f"{run_dir.name} is no run of the synthetic preset"
+    prepared = prepare(job.request(tmp_path))
+    assert prepared.run_dir.name == run_dir.name  # the same run key: the preset's sweep reuses this run
+
+    status = store.read_status(run_dir)
+    assert status["status"] == "finished" and status["run_key"] == prepared.run_key
+    rows = store.read_run(run_dir)
+    assert set(rows["status"]) == {"finished"}
+    assert set(rows["run_key"]) == {prepared.run_key}
+    # Every setting the preset asks of this checkpoint, each with every metric of its family, once.
+    expected = {s.name for s in prepared.request.settings}
+    per_setting = rows.groupby("setting")["metric"].agg(lambda m: tuple(sorted(m)))
+    assert set(per_setting.index) == expected
+    assert per_setting.nunique() == 1 and not rows.duplicated(["setting", "metric"]).any()
+    assert rows["value"].notna().all()
+    # The epochs the leaderboard's budget table reports, and the validation curve behind them.
+    assert 1 <= status["ckpt_epoch"] <= status["epochs"] <= status["max_epochs"]
+    assert list(run_dir.glob("logs/*/metrics.csv"))
+
+
+def test_reference_runs_share_one_code_version() -> None:
+    commits = pd.concat([pd.read_csv(p / store.RESULTS_FILE, usecols=["git_commit"]) for p in _committed()])[
+        "git_commit"
+    ]
+    assert commits.nunique() == 1, sorted(commits.unique())
