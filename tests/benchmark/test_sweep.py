@@ -86,8 +86,14 @@ def test_grid_errors_are_one_actionable_line() -> None:
 
 
 # Where the reference grid may train differently from the paper's MOSI recipe, and where that is measured.
-# lf_dnn's 1e-3: its README, "Text readout and weight decay".
-REFERENCE_DEVIATIONS = {("lf_dnn", "optim.weight_decay")}
+# lf_dnn's 1e-3: its README, "Text readout and weight decay". IF-MMIN's stage 2 trains 80 epochs (40 + 40),
+# not the paper's 40, by its convergence check (docs/selection.md, "Checking a fixed schedule"); its stage 1
+# stays the paper's.
+REFERENCE_DEVIATIONS = {
+    ("lf_dnn", "main", "optim.weight_decay"),
+    ("if_mmin", "main", "optim.scheduler"),
+    ("if_mmin", "main", "trainer.max_epochs"),
+}
 RECIPE_KEYS = (
     "data.batch_size",
     "optim.lr",
@@ -109,7 +115,7 @@ def test_the_reference_grid_trains_each_method_with_its_papers_recipe() -> None:
         for stage in ("main", *(paper.get("stages") or {})):  # each stage as it trains
             ours, theirs = stage_config(reference, stage), stage_config(paper, stage)
             for key in RECIPE_KEYS:
-                if (method, key) not in REFERENCE_DEVIATIONS:
+                if (method, stage, key) not in REFERENCE_DEVIATIONS:
                     assert OmegaConf.select(ours, key) == OmegaConf.select(theirs, key), (method, stage, key)
 
 
