@@ -17,6 +17,7 @@ import pytest
 
 from msabench import results as store
 from msabench import sweep as sw
+from msabench.runner.identity import run_name
 from msabench.runner.prepare import prepare
 
 REFERENCE = Path(__file__).resolve().parents[2] / "results" / "synthetic"
@@ -39,8 +40,9 @@ def preset_jobs() -> dict[str, sw.Job]:
     jobs = sw.expand(sw.build_spec("synthetic"))
     labels = {}
     for job in jobs:
-        matched = f"__{job.settings[0].name.replace(':', '-')}" if job.per_setting else ""
-        labels[f"{job.dataset}__{job.method}__{job.train_policy}{matched}__s{job.seed}"] = job
+        matched = job.settings[0] if job.per_setting else None
+        name = run_name(job.dataset, job.method, job.train_policy, matched, job.seed, "0" * 16)
+        labels[_label(name)] = job
     assert len(labels) == len(jobs) == 159
     return labels
 
