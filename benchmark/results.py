@@ -47,6 +47,7 @@ RESULT_COLUMNS: Final[tuple[str, ...]] = (
     "status",
     "error",
     "dataset",
+    "data_id",
     "data_sha256",
     "data_variant",
     "text_view",

@@ -238,6 +238,23 @@ class MSADataModule(lightning.LightningDataModule):
         return self.data.sha256
 
     @property
+    def data_identity(self) -> str | None:
+        """What the run key and the result rows record as the data (after :meth:`setup`).
+
+        The SHA-256 of the file read; data generated from a recipe name the recipe instead
+        (:class:`~msabench.datamodules.synthetic.SyntheticDataModule`).
+        """
+        return self.sha256
+
+    @property
+    def text_encoder_identity(self) -> str | None:
+        """What the run key records as the text encoder (None unless the text view is ``reencoded``).
+
+        The encoder's fingerprint; an encoder generated with its data from a recipe names the recipe instead.
+        """
+        return self.text_encoder_fingerprint
+
+    @property
     def data_variant(self) -> str:
         """The data as read, for result rows and the run key (after :meth:`setup`).
 

@@ -168,6 +168,41 @@ class SyntheticDataModule(MSADataModule):
         self.n_scale = n_scale
         self.mmap = mmap
 
+    @property
+    def generated(self) -> bool:
+        """Whether the data are generated from the recipe into the cache (not read from ``data_path``)."""
+        return self.data_path is None
+
+    @property
+    def recipe_identity(self) -> str:
+        """The generated data's name in the run key: variant, generator version, data seed and sizes."""
+        sizes = "default" if self.sizes is None else "-".join(str(size) for size in self.sizes)
+        recipe = f"{self.name}:v{GENERATOR_VERSION}:seed{self.data_seed}:n{self.n_scale:g}:sizes-{sizes}"
+        return f"generated:{recipe}"
+
+    @property
+    def data_identity(self) -> str | None:
+        """The recipe for generated data, the file's SHA-256 for a pickle read from ``data_path``.
+
+        Generated floats differ between kinds of machine in their last bits (the BLAS and vector kernels a
+        CPU selects round differently; README, "The synthetic dataset"), so hashing their file would make the
+        same run a different run on each kind of machine.
+        """
+        return self.recipe_identity if self.generated else super().data_identity
+
+    @property
+    def text_encoder_identity(self) -> str | None:
+        """The recipe for the encoder generated with the data; the fingerprint of any other encoder."""
+        shipped = self.data.text_encoder
+        if (
+            self.generated
+            and self.reencoder is not None
+            and shipped is not None
+            and Path(shipped).resolve() == self.reencoder.path.resolve()
+        ):
+            return f"{self.recipe_identity}:encoder"
+        return super().text_encoder_identity
+
     def _load(self) -> LoadedData:
         if self.data_path is not None:
             path = Path(self.data_path).expanduser()

@@ -19,7 +19,7 @@ def load(roots: Path | Sequence[Path]) -> pd.DataFrame:
     """Every tidy row written under ``roots`` (runs and sweeps alike), with ``config_id`` and ``run_dir``.
 
     Runs archived by ``--rerun`` (``*.replaced-*``) are left out. ``config_id`` identifies the configuration
-    apart from the training seed (and the data file), so that runs made with different configs are never
+    apart from the training seed (and the data), so that runs made with different configs are never
     averaged together as if they were seeds.
     """
     roots = [Path(roots)] if isinstance(roots, str | Path) else [Path(r) for r in roots]
@@ -62,12 +62,23 @@ def select_seeds(tidy: pd.DataFrame, seeds: str | Sequence[int]) -> pd.DataFrame
 
 
 def _config_id(run_dir: Path, frame: pd.DataFrame) -> str:
-    """Short hash of the run's resolved config without its seed, and of the data file."""
-    sha = str(frame["data_sha256"].iloc[0]) if len(frame) else ""
+    """Short hash of the run's resolved config without its seed, and of its data's identity.
+
+    The identity is ``data_id``: a file's SHA-256, or the recipe of generated data (whose bytes differ
+    between kinds of machine in the floats' last bits). Rows written before that column give the SHA-256.
+    """
+    data = _data_identity(frame)
     path = run_dir / "config.yaml"
     if not path.exists():
-        return hashlib.sha256(sha.encode()).hexdigest()[:8]
+        return hashlib.sha256(data.encode()).hexdigest()[:8]
     cfg = OmegaConf.load(path)
     if "seed" in cfg:
         cfg.seed = None
-    return hashlib.sha256(f"{config_hash(cfg)}|{sha}".encode()).hexdigest()[:8]  # type: ignore[arg-type]
+    return hashlib.sha256(f"{config_hash(cfg)}|{data}".encode()).hexdigest()[:8]  # type: ignore[arg-type]
+
+
+def _data_identity(frame: pd.DataFrame) -> str:
+    recorded = frame["data_id"].dropna() if "data_id" in frame else frame["data_sha256"].iloc[:0]
+    if len(recorded):
+        return str(recorded.iloc[0])
+    return str(frame["data_sha256"].iloc[0]) if len(frame) else ""

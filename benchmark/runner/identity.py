@@ -1,8 +1,10 @@
 """Run identity and provenance: what makes two runs the same run, and what produced a result.
 
 The run key hashes everything that determines what is trained and measured (method, dataset and its
-content, the text view, the training policy with its matched setting, the seed, the resolved config's hash);
-the run's directory is named by it, so the same request finds its finished run again.
+content, the text view and encoder, the training policy with its matched setting, the seed, the resolved
+config's hash); the run's directory is named by it, so the same request finds its finished run again, on any
+machine. A data file's content is its SHA-256; generated data's content is their recipe (their bytes differ
+between kinds of machine in the floats' last bits).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ def run_identity(
     Args:
         method: the method's registered name.
         dataset: the canonical dataset name.
-        datamodule: the set-up datamodule (its content hash, data variant, text view and text encoder).
+        datamodule: the set-up datamodule (its data and text encoder identities, data variant and text view).
         policy_name: the resolved training policy.
         matched: the test setting of a policy that trains one model per setting; None otherwise.
         cfg: the resolved config.
@@ -44,10 +46,10 @@ def run_identity(
     return {
         "method": method,
         "dataset": dataset,
-        "data_sha256": datamodule.sha256,
+        "data": datamodule.data_identity,
         "data_variant": datamodule.data_variant,
         "text_view": datamodule.text_view,
-        "text_encoder": datamodule.text_encoder_fingerprint,
+        "text_encoder": datamodule.text_encoder_identity,
         "train_policy": policy_name,
         "matched": matched.name if matched is not None else None,
         "seed": cfg.seed,

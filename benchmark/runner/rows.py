@@ -40,6 +40,7 @@ def result_rows(
         "status": "failed" if error else "finished",
         "error": error,
         "dataset": cfg.dataset,
+        "data_id": dm.data_identity,
         "data_sha256": dm.sha256,
         "data_variant": dm.data_variant,
         "text_view": dm.text_view,

@@ -285,6 +285,24 @@ def test_load_separates_configs_and_skips_replaced_runs(tmp_path: Path) -> None:
         lb.load(tmp_path / "nowhere")
 
 
+def test_load_pools_seeds_by_data_identity_not_bytes(tmp_path: Path) -> None:
+    def curve(seed: int, value: float, sha: str, data_id: str | None) -> list[dict]:
+        rows = _curve("derl", {seed: [value]}, [0.0])
+        return [{**r, "data_sha256": sha, "data_id": data_id} for r in rows]
+
+    # Generated data: the bytes differ between the machines that made the seeds, the recipe does not.
+    _write_run(tmp_path / "gen", "a", curve(1, 0.8, "sha-machine-1", "generated:synthetic:v3"), "seed: 1\n")
+    _write_run(tmp_path / "gen", "b", curve(2, 0.6, "sha-machine-2", "generated:synthetic:v3"), "seed: 2\n")
+    board = lb.build(lb.load(tmp_path / "gen"), None)
+    assert list(board.points["mean"]) == pytest.approx([0.7]) and list(board.points["n"]) == [2]
+    # Two data files, and rows made before data_id was recorded: the file's SHA-256 keeps them apart.
+    _write_run(tmp_path / "files", "a", curve(1, 0.8, "sha-file-1", "sha-file-1"), "seed: 1\n")
+    _write_run(tmp_path / "files", "b", curve(2, 0.5, "sha-file-2", "sha-file-2"), "seed: 2\n")
+    _write_run(tmp_path / "files", "c", curve(3, 0.4, "sha-file-1", None), "seed: 3\n")
+    points = lb.build(lb.load(tmp_path / "files"), None).points.sort_values("mean")
+    assert list(points["mean"]) == pytest.approx([0.5, 0.6]) and list(points["n"]) == [1, 2]
+
+
 # ---------------------------------------------------------------------------------------------------- output
 def _board() -> lb.Leaderboard:
     rates = [0.0, 0.5]

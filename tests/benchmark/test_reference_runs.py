@@ -65,6 +65,7 @@ def test_committed_run_is_the_presets_run_and_whole(
     rows = store.read_run(run_dir)
     assert set(rows["status"]) == {"finished"}
     assert set(rows["run_key"]) == {prepared.run_key}
+    assert set(rows["data_id"]) == {prepared.datamodule.data_identity}  # the recipe, on any machine
     # Every setting the preset asks of this checkpoint, each with every metric of its family, once.
     expected = {s.name for s in prepared.request.settings}
     per_setting = rows.groupby("setting")["metric"].agg(lambda m: tuple(sorted(m)))

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import pickle
+import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
+import torch
+from safetensors.torch import load_file, save_file
 
 from msabench import results as store
+from msabench.datamodules import synthetic_text
+from msabench.datamodules.synthetic import cached_synthetic, encoder_dir
 from msabench.errors import ConfigError
 from msabench.protocols import Setting
 from msabench.runner import RunRequest, execute, make_setting, prepare
@@ -37,7 +44,7 @@ def test_run_key_and_name_are_stable() -> None:
     identity = {
         "method": "lf_dnn",
         "dataset": "synthetic",
-        "data_sha256": "0" * 64,
+        "data": "0" * 64,
         "text_view": "reencoded",
         "text_encoder": "f" * 16,
         "train_policy": "matched",
@@ -46,7 +53,7 @@ def test_run_key_and_name_are_stable() -> None:
         "config_hash": "a" * 64,
     }
     # A change here renames every stored run: a finished run would no longer be found and reused.
-    assert run_key(identity) == "2aee478c170333fb"
+    assert run_key(identity) == "5e77c1fbdb56afbb"
     assert run_key(dict(reversed(identity.items()))) == run_key(identity)
     setting = Setting("condition", condition="ta")
     assert run_name("mosi", "mmin", "matched", setting, 3, "k") == "mosi__mmin__matched__condition-ta__s3__k"
@@ -81,6 +88,45 @@ def test_the_key_holds_what_determines_the_run_and_nothing_else(tmp_path: Path) 
         and two.run_key == base.run_key
         and two.run_dir.name.startswith("synthetic__lf_dnn__complete__s1111__")
     )
+
+
+def _round_last_bits_differently(pickle_path: Path) -> None:
+    """Rewrite generated data as a machine whose kernels round differently writes them: last bits differ."""
+    with open(pickle_path, "rb") as handle:
+        data = pickle.load(handle)
+    for split in ("train", "valid", "test"):
+        data[split]["text"] = np.nextafter(data[split]["text"], np.float32(np.inf))
+    with open(pickle_path, "wb") as handle:
+        pickle.dump(data, handle)
+    weights_path = encoder_dir(pickle_path) / synthetic_text.WEIGHTS_FILE
+    weights = load_file(weights_path)
+    weights = {name: torch.nextafter(w, torch.tensor(np.inf)) for name, w in weights.items()}
+    save_file(weights, weights_path, metadata={"format": "pt"})
+
+
+def test_generated_data_are_keyed_by_their_recipe_a_data_file_by_its_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MSABENCH_CACHE", str(tmp_path / "cache"))
+    first = prepare(_request(tmp_path))
+    assert first.datamodule.data_identity == "generated:synthetic:v3:seed0:n0.05:sizes-default"
+    sha256, fingerprint = first.datamodule.sha256, first.datamodule.text_encoder_fingerprint
+    generated = cached_synthetic("synthetic", 0, 0.05)
+    _round_last_bits_differently(generated)
+    # The same request on another kind of machine: other bytes, the same run (a sweep there reuses it).
+    other_machine = prepare(_request(tmp_path))
+    assert other_machine.datamodule.sha256 != sha256
+    assert other_machine.datamodule.text_encoder_fingerprint != fingerprint
+    assert other_machine.run_key == first.run_key
+    # A pickle the user gives is a file like any data file: its bytes are its identity.
+    given = tmp_path / "given" / "synthetic.pkl"
+    given.parent.mkdir()
+    shutil.copy(generated, given)
+    shutil.copytree(encoder_dir(generated), encoder_dir(given))
+    as_file = prepare(_request(tmp_path, f"data.path={given}"))
+    assert as_file.datamodule.data_identity == as_file.datamodule.sha256
+    _round_last_bits_differently(given)
+    assert prepare(_request(tmp_path, f"data.path={given}")).run_key != as_file.run_key
 
 
 def test_the_trainer_takes_the_trainer_block_as_it_is(tmp_path: Path) -> None:
