@@ -129,9 +129,23 @@ def write_status(run_dir: Path, status: str, **fields: Any) -> None:
     atomic_write(run_dir / STATUS_FILE, json.dumps({"status": status, **fields}, indent=2, default=str))
 
 
+# Hashes and names are text: a hex key such as 95635704e6017185 would otherwise be read as a float (inf).
+TEXT_COLUMNS: Final[tuple[str, ...]] = (
+    "run_key",
+    "data_id",
+    "data_sha256",
+    "condition",
+    "config_hash",
+    "git_commit",
+    "msabench_version",
+)
+
+
 def read_run(run_dir: Path) -> pd.DataFrame:
     """The tidy results of one run directory."""
-    return pd.read_csv(run_dir / RESULTS_FILE, keep_default_na=True, dtype={"condition": "string"})
+    return pd.read_csv(
+        run_dir / RESULTS_FILE, keep_default_na=True, dtype=dict.fromkeys(TEXT_COLUMNS, "string")
+    )
 
 
 def _hidden(path: Path, root: Path) -> bool:

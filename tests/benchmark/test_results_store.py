@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from msabench import results as store
@@ -162,3 +163,15 @@ def test_a_frozen_attempt_that_wakes_after_its_retry_published_changes_nothing(t
     assert store.read_status(run_dir)["pid"] == os.getpid()
     assert store.staging_dirs(root) == []  # the first attempt removed its own staging
     assert len(store.run_statuses(root)) == 1
+
+
+def test_hashes_read_back_as_text(tmp_path: Path) -> None:
+    # A hex key of digits and one "e" parses as a float (95635704e6017185 -> inf) unless read as text.
+    frame = pd.DataFrame(
+        [{"run_key": "95635704e6017185", "config_hash": "1e5", "git_commit": "0123", "value": 0.5}]
+    )
+    store.write_results(tmp_path, frame)
+    rows = store.read_run(tmp_path)
+    assert rows.loc[0, "run_key"] == "95635704e6017185"
+    assert (rows.loc[0, "config_hash"], rows.loc[0, "git_commit"]) == ("1e5", "0123")
+    assert rows.loc[0, "value"] == 0.5
