@@ -78,7 +78,10 @@ def _config_id(run_dir: Path, frame: pd.DataFrame) -> str:
 
 
 def _data_identity(frame: pd.DataFrame) -> str:
-    recorded = frame["data_id"].dropna() if "data_id" in frame else frame["data_sha256"].iloc[:0]
-    if len(recorded):
-        return str(recorded.iloc[0])
-    return str(frame["data_sha256"].iloc[0]) if len(frame) else ""
+    """The run's ``data_id``, or its ``data_sha256`` where the rows predate that column."""
+    for column in ("data_id", "data_sha256"):
+        if column in frame:
+            known = frame[column].dropna()
+            if len(known):
+                return str(known.iloc[0])
+    return ""
