@@ -150,6 +150,8 @@ class MSADataModule(lightning.LightningDataModule):
         self._bert_path: str | None = None
         self.text_view: TextViewName | None = None
         self.reencoder: TextReencoder | None = None
+        # Whether the re-encoder is the one the stored text was made with (shipped beside the data).
+        self.reencoder_is_shipped = False
         self._fixed_text: dict[tuple[str, Setting], Tensor] = {}
 
     def use_text_view(self, requested: str = "auto", bert_path: str | Path | None = None) -> None:
@@ -204,8 +206,11 @@ class MSADataModule(lightning.LightningDataModule):
             return
         assert encoder_path is not None
         self.reencoder = TextReencoder(encoder_path)
-        shipped = data.text_encoder is not None
-        if not shipped or Path(data.text_encoder).resolve() != Path(encoder_path).resolve():  # type: ignore[arg-type]
+        shipped = data.text_encoder
+        self.reencoder_is_shipped = shipped is not None and (
+            Path(shipped).resolve() == Path(encoder_path).resolve()
+        )
+        if not self.reencoder_is_shipped:
             # Stored features from elsewhere: every view must come from this encoder.
             encode_complete_text(data, self.reencoder, self.cache_dir)
 

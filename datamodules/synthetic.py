@@ -193,13 +193,7 @@ class SyntheticDataModule(MSADataModule):
     @property
     def text_encoder_identity(self) -> str | None:
         """The recipe for the encoder generated with the data; the fingerprint of any other encoder."""
-        shipped = self.data.text_encoder
-        if (
-            self.generated
-            and self.reencoder is not None
-            and shipped is not None
-            and Path(shipped).resolve() == self.reencoder.path.resolve()
-        ):
+        if self.generated and self.reencoder_is_shipped:
             return f"{self.recipe_identity}:encoder"
         return super().text_encoder_identity
 
