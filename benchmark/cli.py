@@ -6,6 +6,7 @@ import argparse
 import sys
 import warnings
 from collections.abc import Sequence
+from fractions import Fraction
 from pathlib import Path
 from typing import NoReturn, TextIO
 
@@ -65,6 +66,31 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def _path(text: str) -> Path:
+    """A path flag's value; an empty one is refused (``Path("")`` is the current directory)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path: give a path (use . for the current directory)")
+    return Path(text)
+
+
+def _rate(text: str) -> float:
+    """A rate: a decimal (``0.3``) or a fraction (``2/3``, the inter protocol's bound)."""
+    try:
+        if "/" in text:
+            numerator, denominator = text.split("/")
+            return float(Fraction(int(numerator), int(denominator)))
+        return float(text)
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number (e.g. 0.3 or 2/3)") from None
+
+
+def _epochs(text: str) -> int:
+    """An epoch count of at least 1."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an integer >= 1")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = _Parser(prog="msabench", description=__doc__)
@@ -74,7 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--method", required=True, help="method name (see `msabench list`)")
     run.add_argument("--protocol", required=True, help="intra (steps dropped) or inter (whole modalities)")
     run.add_argument(
-        "--rate", type=float, help="missing rate: intra in [0, 1], inter (sample-level MR) in [0, 2/3]"
+        "--rate",
+        type=_rate,
+        help="missing rate: intra in [0, 1], inter (sample-level MR) in [0, 2/3] (a fraction such as 2/3 "
+        "is read exactly)",
     )
     run.add_argument(
         "--condition", help="with --protocol inter: the available modalities, letters t/a/v (e.g. ta)"
@@ -92,7 +121,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(handler=cmd_run)
 
-    lst = sub.add_parser("list", help="registered methods, datasets, protocols and training policies")
+    lst = sub.add_parser(
+        "list",
+        help="registered methods, datasets, protocols and training policies; `list keys`: config keys",
+    )
+    lst.add_argument(
+        "what",
+        nargs="?",
+        choices=("names", "keys"),
+        default="names",
+        help="names (default): methods, datasets, protocols, policies; keys: every config key an override "
+        "may set, with its value",
+    )
+    lst.add_argument("--method", help="with keys: the method whose config to list (default lf_dnn)")
+    lst.add_argument("--dataset", default="synthetic", help="with keys: the dataset (default synthetic)")
     lst.set_defaults(handler=cmd_list)
 
     check = sub.add_parser(
@@ -109,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
         "or a full name such as no_leak[synthetic] (default: all)",
     )
     check.add_argument(
-        "--output", type=Path, help="keep the checks' runs here (default: a temporary directory, removed)"
+        "--output", type=_path, help="keep the checks' runs here (default: a temporary directory, removed)"
     )
     check.add_argument("--traceback", action="store_true", help="print the traceback of a check that errs")
     check.set_defaults(handler=cmd_check)
@@ -118,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_sub = data.add_subparsers(dest="data_command")
     export = data_sub.add_parser("export", help="write a synthetic dataset as an MMSA pickle")
     export.add_argument("name", help="synthetic, synthetic-mosei, synthetic-sims or synthetic-iemocap")
-    export.add_argument("--out", required=True, type=Path, help="output .pkl path")
+    export.add_argument("--out", required=True, type=_path, help="output .pkl path")
     export.add_argument("--seed", type=int, default=0, help="generator seed (default 0, the suite's data)")
     export.set_defaults(handler=cmd_export)
     _add_sweep_parsers(sub)
@@ -151,10 +193,22 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         help="complete, matched, lnln, conditions, stochastic, or paper (the method's own; default)",
     )
     parser.add_argument(
-        "--output", default="results/runs", type=Path, help="results root (default results/runs)"
+        "--output", default="results/runs", type=_path, help="results root (default results/runs)"
     )
+    _add_max_epochs(parser)
     _add_text_view(parser)
     parser.add_argument("overrides", nargs="*", help="key=value config overrides, e.g. trainer.max_epochs=2")
+
+
+def _add_max_epochs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-epochs",
+        type=_epochs,
+        metavar="N",
+        help="cap every training stage at N epochs, for a quick try (trainer.max_epochs caps only the "
+        "stages without a cap of their own: the last of IF-MMIN, MMIN and MITR-DNet); the override "
+        "trainer.max_epochs_all=N",
+    )
 
 
 def _add_sweep_parsers(sub: argparse._SubParsersAction) -> None:
@@ -218,14 +272,17 @@ def _add_sweep_parsers(sub: argparse._SubParsersAction) -> None:
         default=2,
         help="retries of a run whose worker or node died (Ray, default 2)",
     )
-    sweep.add_argument("--output", type=Path, help="results root (default: the preset's, else results/runs)")
+    sweep.add_argument("--output", type=_path, help="results root (default: the preset's, else results/runs)")
     sweep.add_argument(
         "--data-root", help="directory with the datasets in MMSA's layout (or set MSABENCH_DATA)"
     )
     sweep.add_argument(
         "--wandb", action="store_true", default=None, help="log every run to W&B, grouped by sweep"
     )
-    sweep.add_argument("--dry-run", action="store_true", help="list the runs and exit")
+    sweep.add_argument(
+        "--dry-run", action="store_true", help="check everything the sweep checks, list the runs and exit"
+    )
+    _add_max_epochs(sweep)
     _add_text_view(sweep)
     sweep.add_argument(
         "overrides", nargs="*", help="key=value overrides for every run, e.g. trainer.max_epochs=5"
@@ -234,10 +291,13 @@ def _add_sweep_parsers(sub: argparse._SubParsersAction) -> None:
 
     board = sub.add_parser("leaderboard", help="aggregate every run under a results directory")
     board.add_argument(
-        "--results", required=True, type=Path, nargs="+", help="results root(s) of runs and sweeps"
+        "--results", required=True, type=_path, nargs="+", help="results root(s) of runs and sweeps"
     )
     board.add_argument(
-        "--out", required=True, type=Path, help="the wide CSV (tidy .long.csv and .summary.csv beside)"
+        "--out",
+        required=True,
+        type=_path,
+        help="the wide CSV, ending in .csv (tidy .long.csv and .summary.csv beside), or .md for Markdown too",
     )
     board.add_argument(
         "--format", choices=("csv", "md"), help="md also writes Markdown tables (default: from --out)"
@@ -250,7 +310,7 @@ def _add_sweep_parsers(sub: argparse._SubParsersAction) -> None:
     board.add_argument(
         "--seeds", help="aggregate only these training seeds (1111,1112 or 1111:1113), e.g. the finished ones"
     )
-    board.add_argument("--plots", type=Path, help="write PNG plots into this directory")
+    board.add_argument("--plots", type=_path, help="write PNG plots into this directory")
     board.add_argument("--wandb", action="store_true", help="log the leaderboard and plots to W&B")
     board.set_defaults(handler=cmd_leaderboard)
 

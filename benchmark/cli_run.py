@@ -16,28 +16,54 @@ SEED_RANGE = "0 to 4294967295"  # numpy's and Lightning's seeding (msabench.conf
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Train, select and test one setting; print the result table."""
-    from msabench.models import canonical_name
-    from msabench.runner import RunRequest, execute, make_setting
+    from msabench import preflight
 
-    setting = make_setting(args.protocol, args.rate, args.condition)
+    data_root = args.data_root or os.environ.get("MSABENCH_DATA")
+    overrides = [*args.overrides, *max_epochs_override(args.max_epochs)]
+    flags = preflight.config_flags(
+        args.seed, args.data_path, data_root, args.bert_path, args.text_view, args.wandb
+    )
+    # Names, ranges, paths and config keys first: a mistake is one line before torch and Lightning load.
+    method, setting, output = preflight.check_run(
+        method=args.method,
+        protocol=args.protocol,
+        rate=args.rate,
+        condition=args.condition,
+        dataset=args.dataset,
+        train_policy=args.train_policy,
+        data_path=args.data_path,
+        data_root=data_root,
+        output=args.output,
+        flags=flags,
+        overrides=overrides,
+    )
+    from msabench.runner import RunRequest, execute
+
     request = RunRequest(
-        method=canonical_name(args.method),
+        method=method,
         settings=[setting],
         dataset=args.dataset,
         train_policy=args.train_policy,
         seed=args.seed,
         data_path=args.data_path,
-        data_root=args.data_root or os.environ.get("MSABENCH_DATA"),
+        data_root=data_root,
         bert_path=args.bert_path,
         text_view=args.text_view,
-        overrides=args.overrides,
-        output=args.output,
+        overrides=overrides,
+        output=output,
         rerun=args.rerun,
         wandb=args.wandb,
     )
     frame = execute(request)
     print(format_table(frame))
     return 0
+
+
+def max_epochs_override(max_epochs: int | None) -> list[str]:
+    """``--max-epochs N`` as its override (every stage capped at N epochs), or none."""
+    from msabench.config import EPOCH_CAP_KEY
+
+    return [f"{EPOCH_CAP_KEY}={max_epochs}"] if max_epochs is not None else []
 
 
 def format_table(frame) -> str:  # noqa: ANN001 - pandas imported lazily
@@ -75,7 +101,11 @@ def format_table(frame) -> str:  # noqa: ANN001 - pandas imported lazily
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    """Print the registered methods, datasets, protocols and training policies."""
+    """Print the registered methods, datasets, protocols and training policies (or a config's keys)."""
+    if args.what == "keys":
+        return _list_keys(args.method or "lf_dnn", args.dataset)
+    if args.method:
+        raise ConfigError("--method goes with `msabench list keys`")
     from msabench.core.vocabulary import POLICY_CHOICES
     from msabench.datamodules import DATASETS
     from msabench.models import get, names, origin
@@ -88,7 +118,41 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("datasets:  " + ", ".join(DATASETS))
     print("protocols: intra (--rate 0..1), inter (--rate 0..2/3, or --condition t/a/v/ta/tv/av/tav)")
     print("policies:  " + ", ".join(POLICY_CHOICES))
+    print("config keys: msabench list keys [--method NAME]")
     return 0
+
+
+def _list_keys(method: str, dataset: str) -> int:
+    """Every key a ``key=value`` override may set, with its value in the method's composed config."""
+    from omegaconf import DictConfig, OmegaConf
+
+    from msabench import preflight
+    from msabench.config import EPOCH_CAP_KEY, FREE_FORM_BLOCKS
+
+    method, dataset = preflight.method_name(method, "--method"), preflight.dataset_name(dataset, "--dataset")
+    cfg = preflight.compose_config(method, dataset)
+    if cfg is None:  # a plugin: its config is found through its class
+        from msabench.runner import RunRequest
+        from msabench.runner.request import compose
+
+        cfg = compose(RunRequest(method=method, settings=[], dataset=dataset))[2]
+    print(f"config keys of {method} on {dataset} (set any with key=value; blocks with key.sub=value):")
+    for key in preflight.config_keys(cfg):
+        node = OmegaConf.select(cfg, key)
+        if isinstance(node, DictConfig) and len(node) and key not in FREE_FORM_BLOCKS:
+            continue  # a block: its leaves follow
+        value = OmegaConf.to_yaml(node).strip() if isinstance(node, DictConfig) else _yaml_value(node)
+        print(f"  {key} = {value}")
+    print(f"  {EPOCH_CAP_KEY} = (unset)  caps every training stage (--max-epochs)")
+    return 0
+
+
+def _yaml_value(value: object) -> str:
+    from omegaconf import ListConfig, OmegaConf
+
+    if isinstance(value, ListConfig):
+        return str(OmegaConf.to_container(value))
+    return "null" if value is None else str(value)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -134,9 +198,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Write a synthetic dataset as an MMSA pickle."""
+    from msabench.core.io import check_writable_dir
     from msabench.datamodules import export_synthetic
     from msabench.datamodules.synthetic import encoder_dir
-    from msabench.results import check_writable_dir
 
     if not 0 <= args.seed <= 2**32 - 1:
         raise ConfigError(f"--seed must be from {SEED_RANGE}, not {args.seed}")

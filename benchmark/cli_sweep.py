@@ -43,7 +43,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         "seeds": args.seeds,
         "train_policy": args.train_policy,
     }
-    from msabench.results import check_writable_dir
+    from msabench.core.io import check_writable_dir
 
     text_flags = [f"data.bert_path={args.bert_path}"] if args.bert_path else []
     text_flags += [f"data.text_view={args.text_view}"] if args.text_view else []
@@ -129,7 +129,7 @@ def _check_jobs(jobs: Sequence[Any], output: Path) -> None:
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     """Aggregate every run under the results roots into the leaderboard files (and plots)."""
     from msabench import leaderboard
-    from msabench.results import check_writable_dir
+    from msabench.core.io import check_writable_dir
 
     check_writable_dir(args.out.expanduser().parent, "--out")
     if args.out.is_dir():

@@ -8,14 +8,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from msabench.config_schema import merge_typed, set_struct_all, type_error, typed_defaults, typed_model_block
 from msabench.datamodules.registry import get_dataset
-from msabench.errors import ConfigError, UnknownNameError
+from msabench.errors import ConfigError, UnknownKeyError
+
+if TYPE_CHECKING:
+    from importlib.abc import Traversable  # importlib.resources.abc from Python 3.11 on
 
 # Keys of the resolved config that do not change what is trained or measured (where and how it is written).
 NON_DETERMINING_KEYS: tuple[str, ...] = (
@@ -47,16 +50,20 @@ def load_method_config(method: str) -> DictConfig:
     The file lies beside the module that defines the method's class (or at its ``config_path``), for the
     built-in methods and plugins alike (``msabench.models.config_file``).
     """
-    from msabench.models import config_file
+    return OmegaConf.create(_method_config_file(method).read_text())  # type: ignore[return-value]
 
-    return OmegaConf.create(config_file(method).read_text())  # type: ignore[return-value]
+
+def _method_config_file(method: str) -> Traversable:
+    """The method's ``config.yaml``; a built-in method's is found without importing it (nor torch)."""
+    from msabench.models import builtin_config, config_file
+
+    builtin = builtin_config(method)
+    return builtin[0] if builtin is not None else config_file(method)
 
 
 def _config_name(method: str) -> str:
     """How messages name a method's config file: its folder and file name (``lf_dnn/config.yaml``)."""
-    from msabench.models import config_file
-
-    path = config_file(method)
+    path = _method_config_file(method)
     parent = Path(str(path)).parent.name
     return f"{parent}/{path.name}" if parent else path.name
 
@@ -149,14 +156,36 @@ def _to_dotlist_value(value: Any) -> str:
     return OmegaConf.to_yaml(value).strip() if isinstance(value, list | dict) else repr(value)
 
 
+# ``trainer.max_epochs`` caps the run's stage and every stage without a cap of its own; a two-stage method's
+# config caps its first stage in ``stages.<name>.trainer``. This pseudo-key caps every stage at once (a quick
+# try): it sets ``trainer.max_epochs`` and each ``stages.<name>.trainer.max_epochs``, so the resolved config,
+# and with it the run key, says what each stage trained. ``--max-epochs N`` is this override.
+EPOCH_CAP_KEY: Final[str] = "trainer.max_epochs_all"
+
+
+def _epoch_cap(cfg: DictConfig, value: str) -> DictConfig:
+    """``cfg`` with every stage capped at ``value`` epochs."""
+    text = value.strip()
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"{EPOCH_CAP_KEY} (--max-epochs) must be an integer >= 1, not '{text}'")
+    cfg = _merge_dotlist(cfg, [f"trainer.max_epochs={int(text)}"])
+    for stage in cfg.stages or {}:
+        # A stage block may be empty (`main: {}`): force_add creates its `trainer` mapping.
+        OmegaConf.update(cfg, f"stages.{stage}.trainer.max_epochs", int(text), force_add=True)
+    return cfg
+
+
 def _merge_dotlist(cfg: DictConfig, dotlist: list[str]) -> DictConfig:
     for item in dotlist:
         if "=" not in item:
             raise ConfigError(f"override '{item}' is not of the form key=value (e.g. trainer.max_epochs=2)")
+        if item.split("=", 1)[0].strip() == EPOCH_CAP_KEY:
+            cfg = _epoch_cap(cfg, item.split("=", 1)[1])
+            continue
         key = item.split("=", 1)[0].strip().lstrip("+")
         free = any(key.startswith(f"{block}.") for block in FREE_FORM_BLOCKS)
         if OmegaConf.select(cfg, key, default=_MISSING) is _MISSING and not (free or item.startswith("+")):
-            raise UnknownNameError("config key", key, _all_keys(cfg))
+            raise UnknownKeyError(key, [*all_keys(cfg), EPOCH_CAP_KEY], method=str(cfg.method.name))
         try:
             with open_dict(cfg) if item.startswith("+") else nullcontext():
                 cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist([item.lstrip("+")]))  # type: ignore[assignment]
@@ -169,7 +198,8 @@ def _merge_dotlist(cfg: DictConfig, dotlist: list[str]) -> DictConfig:
 _MISSING = object()
 
 
-def _all_keys(cfg: Any, prefix: str = "") -> list[str]:
+def all_keys(cfg: Any, prefix: str = "") -> list[str]:
+    """Every dotted key of ``cfg`` (blocks and leaves), in the config's order; interpolations unresolved."""
     keys: list[str] = []
     if isinstance(cfg, DictConfig):
         for k in cfg:
@@ -177,13 +207,13 @@ def _all_keys(cfg: Any, prefix: str = "") -> list[str]:
             child = cfg._get_node(k)  # noqa: SLF001 - walk without resolving interpolations
             keys.append(full)
             if isinstance(child, DictConfig):
-                keys.extend(_all_keys(child, f"{full}."))
+                keys.extend(all_keys(child, f"{full}."))
     return keys
 
 
 def suggest_key(key: str, cfg: DictConfig) -> str | None:
     """The closest valid dotted key to ``key``, if any."""
-    close = difflib.get_close_matches(key, _all_keys(cfg), n=1)
+    close = difflib.get_close_matches(key, all_keys(cfg), n=1)
     return close[0] if close else None
 
 

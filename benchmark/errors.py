@@ -70,3 +70,17 @@ class PluginWarning(UserWarning):
 
     The message is one line naming the distribution and the error; the other methods are unaffected.
     """
+
+
+class UnknownKeyError(UnknownNameError):
+    """An unknown config key: the message suggests the closest valid key, and how to list them all.
+
+    A config has some seventy keys; listing them in the error line would bury the suggestion, so they are
+    listed on request (``msabench list keys``).
+    """
+
+    def __init__(self, key: str, valid: Iterable[str], method: str | None = None) -> None:
+        close = difflib.get_close_matches(key, list(valid), n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        listing = f"msabench list keys --method {method}" if method else "msabench list keys"
+        Exception.__init__(self, f"unknown config key '{key}'.{hint} `{listing}` lists the valid keys.")

@@ -15,6 +15,10 @@ methods never depend on a plugin loading. ``docs/own-method.md`` walks through w
 Every method's ``config.yaml`` lives beside the module that defines its class, or where the class's
 ``config_path`` attribute says (a path relative to that module's directory, or absolute): one rule for the
 built-in methods and plugins alike.
+
+The names, a built-in method's ``config.yaml`` and its ``model`` schema (``<name>/config.py``) are also known
+without importing any method (:func:`known_names`, :func:`builtin_config`): the command line checks a run's
+names and config with them before torch and Lightning load (:mod:`msabench.preflight`).
 """
 
 from __future__ import annotations
@@ -83,10 +87,8 @@ def _discover() -> None:
     global _discovered
     if _discovered:
         return
-    here = Path(__file__).parent
-    for info in pkgutil.iter_modules([str(here)]):
-        if info.ispkg and (here / info.name / "module.py").exists():
-            importlib.import_module(f"msabench.models.{info.name}.module")
+    for name in _builtin_folders():
+        importlib.import_module(f"msabench.models.{name}.module")
     _discovered = True  # before the plugins: one that calls names() while it loads must not recurse
     for entry_point in _entry_points():
         problem = _load_plugin(entry_point)
@@ -162,6 +164,41 @@ def _load_plugin(entry_point: metadata.EntryPoint) -> str | None:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else ""
         return f"{where} was not loaded: {type(err).__name__}" + (f": {reason}" if reason else "")
     return None
+
+
+def _builtin_folders() -> list[str]:
+    """The built-in methods: this package's folders with a ``module.py`` (found without importing them)."""
+    here = Path(__file__).parent
+    return sorted(
+        info.name
+        for info in pkgutil.iter_modules([str(here)])
+        if info.ispkg and (here / info.name / "module.py").exists()
+    )
+
+
+def known_names() -> tuple[list[str], list[str]]:
+    """The built-in method names and the plugins' entry-point names, without importing any method.
+
+    A plugin listed here may still fail to load (:func:`get` says why); a name in neither list is unknown.
+    """
+    plugins = sorted({canonical_name(ep.name) for ep in _entry_points()} - set(_builtin_folders()))
+    return _builtin_folders(), plugins
+
+
+def builtin_config(name: str) -> tuple[Traversable, type | None] | None:
+    """A built-in method's ``config.yaml`` and ``model`` schema (``ModelConfig`` of its ``config.py``).
+
+    Read without importing the method's module (its schema module loads only omegaconf); None for a name
+    that is not a built-in method. Each built-in's class names the same file and schema (tested).
+    """
+    key = canonical_name(name)
+    if key not in _builtin_folders():
+        return None
+    path = resources.files(__name__).joinpath(key).joinpath(CONFIG_FILE)
+    schema: type | None = None
+    if resources.files(__name__).joinpath(key).joinpath("config.py").is_file():
+        schema = importlib.import_module(f"{__name__}.{key}.config").ModelConfig
+    return path, schema
 
 
 def names() -> list[str]:

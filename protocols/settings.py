@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
+from fractions import Fraction
 
 from msabench.core.vocabulary import (
     ALL_CONDITIONS,
@@ -107,6 +109,20 @@ class Setting:
 def _check_rate(rate: float | None, upper: float, protocol: str) -> None:
     if rate is None:
         raise ConfigError(f"the {protocol} protocol needs a rate, e.g. --rate 0.3")
+    if isinstance(rate, bool) or not isinstance(rate, numbers.Real):
+        raise ConfigError(f"the {protocol} rate must be a number, not {rate!r}")
+    # The bound is exact (2/3 is no decimal): a rate above it by more than float rounding is refused, not
+    # clipped, because the rate names the setting in every row. The message prints the bound as a fraction
+    # and with six digits, so that a refused 0.6667 is visibly above it.
     if not 0.0 <= float(rate) <= upper + 1e-9:
+        bound = rate_bound(upper)
         hint = " (every sample keeps at least one of three modalities)" if protocol == "inter" else ""
-        raise ConfigError(f"rate {rate} is out of range for {protocol}: use 0 <= rate <= {upper:.4g}{hint}")
+        raise ConfigError(f"rate {rate:g} is out of range for {protocol}: use 0 <= rate <= {bound}{hint}")
+
+
+def rate_bound(upper: float) -> str:
+    """A rate bound as users can type it: ``1``, or ``2/3 (0.666667)``."""
+    fraction = Fraction(upper).limit_denominator(12)
+    if fraction.denominator == 1:
+        return str(fraction.numerator)
+    return f"{fraction} ({upper:.6f})"

@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, BinaryIO
 
+from msabench.errors import OutputError
+
 Content = bytes | str | Callable[[BinaryIO], object]
 
 
@@ -78,3 +80,27 @@ def atomic_write(path: str | Path, content: Content) -> Path:
 def slug(text: object, keep: str = "-_.") -> str:
     """``text`` as a safe file-name part: letters, digits and the characters in ``keep``; the rest ``_``."""
     return "".join(c if c.isalnum() or c in keep else "_" for c in str(text))
+
+
+def check_writable_dir(path: Path, flag: str) -> None:
+    """Refuse, in one line, a directory that is neither writable nor creatable, before any work is done.
+
+    Creates nothing that stays: the first existing ancestor gets a probe directory, removed at once. It lives
+    in the core (no pandas, no torch) so that the command line checks an output before either loads.
+
+    Raises:
+        OutputError: ``path`` or an ancestor is a file, or the nearest existing ancestor refuses writes.
+    """
+    path = Path(path).expanduser()
+    probe = path
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise OutputError(f"{flag} {path}: {probe} is a file, not a directory; give a directory path")
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=probe, prefix=".msabench-write-check-"))
+    except OSError as err:
+        raise OutputError(
+            f"{flag} {path}: cannot write into {probe} ({err.strerror or err}); give a directory you can "
+            "write to"
+        ) from None

@@ -8,9 +8,12 @@ from typing import Any
 
 import pandas as pd
 
-from msabench.models import canonical_name
+from msabench import preflight
+from msabench.config import EPOCH_CAP_KEY
+from msabench.core.vocabulary import TEXT_VIEW_CHOICES
+from msabench.errors import ConfigError
 from msabench.runner.execute import execute
-from msabench.runner.request import RunRequest, make_setting
+from msabench.runner.request import RunRequest
 
 
 def run(
@@ -29,6 +32,7 @@ def run(
     output: str | Path = "results/runs",
     overrides: Sequence[str] | Mapping[str, Any] = (),
     rerun: bool = False,
+    max_epochs: int | None = None,
     **dotted: Any,
 ) -> pd.DataFrame:
     """Python API: train, select on validation, test one setting; returns the tidy results.
@@ -53,23 +57,76 @@ def run(
         output: the results root.
         overrides: ``key=value`` strings or a mapping of dotted keys.
         rerun: train again even if a finished run with the same key exists.
+        max_epochs: cap every training stage at this many epochs (``--max-epochs``), for a quick try.
         **dotted: further overrides with ``__`` for dots (``trainer__max_epochs=2``).
+
+    Raises:
+        MSABenchError: an argument of the wrong type or value, in one line naming it (checked, like the
+            command line's flags, before anything is read or written).
     """
-    items = [f"{k}={v}" for k, v in overrides.items()] if isinstance(overrides, Mapping) else list(overrides)
+    items = _override_items(overrides)
     items += [f"{k.replace('__', '.')}={v}" for k, v in dotted.items()]
-    setting = make_setting(protocol, rate, condition)
+    if max_epochs is not None:
+        items.append(f"{EPOCH_CAP_KEY}={_integer(max_epochs, 'max_epochs')}")
+    for name, value in (("data_path", data_path), ("data_root", data_root), ("bert_path", bert_path)):
+        preflight.path_argument(value, name)
+    if seed is not None:
+        _integer(seed, "seed")
+    if text_view is not None and text_view not in TEXT_VIEW_CHOICES:
+        raise ConfigError(f"text_view must be one of {', '.join(TEXT_VIEW_CHOICES)}, not {text_view!r}")
+    if not isinstance(rerun, bool):
+        raise ConfigError(f"rerun must be True or False, not {rerun!r}")
+    flags = preflight.config_flags(seed, _text(data_path), _text(data_root), _text(bert_path), text_view)
+    method, setting, root = preflight.check_run(
+        method=method,
+        protocol=protocol,
+        rate=rate,
+        condition=condition,
+        dataset=dataset,
+        train_policy=train_policy,
+        data_path=data_path,
+        data_root=data_root,
+        output=preflight.path_argument(output, "output", optional=False),
+        flags=flags,
+        overrides=items,
+    )
     request = RunRequest(
-        method=canonical_name(method),
+        method=method,
         settings=[setting],
         dataset=dataset,
         train_policy=train_policy,
         seed=seed,
         data_path=data_path,
         data_root=data_root,
-        bert_path=bert_path,
+        bert_path=_text(bert_path),
         text_view=text_view,
         overrides=items,
-        output=Path(output),
+        output=root,
         rerun=rerun,
     )
     return execute(request)
+
+
+def _override_items(overrides: object) -> list[str]:
+    """``overrides`` as ``key=value`` strings; one string (not a list of them) is refused, not split."""
+    if isinstance(overrides, Mapping):
+        return [f"{k}={v}" for k, v in overrides.items()]
+    if isinstance(overrides, str) or not isinstance(overrides, Sequence):
+        raise ConfigError(
+            f"overrides must be a list of key=value strings or a mapping, not {overrides!r} "
+            "(e.g. overrides=['trainer.max_epochs=2'] or {'trainer.max_epochs': 2})"
+        )
+    for item in overrides:
+        if not isinstance(item, str):
+            raise ConfigError(f"overrides must hold key=value strings, not {item!r}")
+    return list(overrides)
+
+
+def _integer(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name} must be an integer, not {value!r}")
+    return value
+
+
+def _text(value: str | Path | None) -> str | None:
+    return None if value is None else str(value)

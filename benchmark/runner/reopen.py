@@ -12,9 +12,10 @@ from omegaconf import OmegaConf
 
 from msabench import results as store
 from msabench.errors import MSABenchError, OutputError
+from msabench.preflight import make_setting
 from msabench.protocols import Setting
 from msabench.runner.prepare import prepare
-from msabench.runner.request import PreparedRun, RunRequest, make_setting
+from msabench.runner.request import PreparedRun, RunRequest
 
 
 def reopen(run_dir: Path) -> PreparedRun:

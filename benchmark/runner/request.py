@@ -14,11 +14,12 @@ from typing import Any
 from omegaconf import DictConfig
 
 from msabench import config as config_lib
-from msabench.core.vocabulary import POLICIES, POLICY_CHOICES, RATE_PROTOCOLS
+from msabench.core.vocabulary import POLICIES, POLICY_CHOICES
 from msabench.datamodules import get_dataset
-from msabench.errors import ConfigError, UnknownNameError
+from msabench.errors import UnknownNameError
 from msabench.models import get as get_method
 from msabench.models.base import MSAMethod
+from msabench.preflight import config_flags
 from msabench.protocols import Setting
 from msabench.protocols.policies import policy_class
 
@@ -114,15 +115,14 @@ def compose(request: RunRequest) -> tuple[type[MSAMethod], str, DictConfig]:
     method_cls = get_method(request.method)
     dataset = request.dataset.strip().lower()
     family = dataset_family(dataset)
-    flags: dict[str, Any] = {
-        "seed": request.seed,
-        "data.path": request.data_path,
-        "data.root": request.data_root,
-        "data.bert_path": request.bert_path,
-        "data.text_view": request.text_view,
-    }
-    if request.wandb is not None:
-        flags["logging.wandb"] = request.wandb
+    flags = config_flags(
+        request.seed,
+        request.data_path,
+        request.data_root,
+        request.bert_path,
+        request.text_view,
+        request.wandb,
+    )
     cfg = config_lib.compose(
         method_cls.method_name,
         dataset,
@@ -133,20 +133,3 @@ def compose(request: RunRequest) -> tuple[type[MSAMethod], str, DictConfig]:
         model_schema=method_cls.config_schema,
     )
     return method_cls, dataset, cfg
-
-
-def make_setting(protocol: str, rate: float | None = None, condition: str | None = None) -> Setting:
-    """The setting a user asks for with ``--protocol``, ``--rate`` and ``--condition``."""
-    protocol = protocol.strip().lower()
-    if protocol not in RATE_PROTOCOLS:
-        raise UnknownNameError("protocol", protocol, RATE_PROTOCOLS)
-    if condition is not None:
-        if protocol != "inter":
-            raise ConfigError("--condition goes with --protocol inter (whole modalities missing)")
-        if rate is not None:
-            raise ConfigError("give either --rate or --condition with --protocol inter, not both")
-        return Setting("condition", condition=condition)
-    if rate is None:
-        hint = "--rate R" if protocol == "intra" else "--rate R or --condition ta"
-        raise ConfigError(f"--protocol {protocol} needs {hint}")
-    return Setting(protocol, rate=float(rate))  # type: ignore[arg-type]

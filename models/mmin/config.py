@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from omegaconf import MISSING
 
-from msabench.models.base import TextEncoderConfig
+from msabench.models.schema import TextEncoderConfig
 
 
 @dataclass
