@@ -304,8 +304,8 @@ def _add_sweep_parsers(sub: argparse._SubParsersAction) -> None:
     )
     board.add_argument(
         "--reference",
-        default="lf_dnn",
-        help="method (or METHOD:POLICY) for paired comparisons and effective robustness; none: off",
+        help="method (or METHOD:POLICY) for paired comparisons and effective robustness, which must have "
+        "runs; none: off (default: lf_dnn where it has runs)",
     )
     board.add_argument(
         "--seeds", help="aggregate only these training seeds (1111,1112 or 1111:1113), e.g. the finished ones"

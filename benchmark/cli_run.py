@@ -73,7 +73,7 @@ def format_table(frame) -> str:  # noqa: ANN001 - pandas imported lazily
     head = frame.iloc[0]
     lines = [
         f"{head['method']} on {head['dataset']} | policy {head['train_policy']} | seed {head['seed']} | "
-        f"selected {head['selection']} at epoch {head['ckpt_epoch']} of {head['epochs']} | "
+        f"selected {head['selection']} {_epochs_text(head, frame.attrs.get('run_dir'))} | "
         f"{head['params']} params | {float(head['wall_time_s']):.1f} s",
     ]
     table = frame.pivot_table(index="setting", columns="metric", values="value", sort=False)
@@ -98,6 +98,26 @@ def format_table(frame) -> str:  # noqa: ANN001 - pandas imported lazily
         )
         lines.append(f"run directory: {frame.attrs['run_dir']}{cached}")
     return "\n".join(line for line in lines if line)
+
+
+def _epochs_text(head, run_dir: str | None) -> str:  # noqa: ANN001 - a pandas row
+    """Where the checkpoint was selected: ``at epoch 7 of 8``, or per stage for a multi-stage run.
+
+    The rows hold the last stage's epochs; the run's ``status.json`` holds every stage's (``stages``).
+    """
+    import json
+
+    stages = []
+    if run_dir:
+        try:
+            stages = json.loads((Path(run_dir) / "status.json").read_text()).get("stages") or []
+        except (OSError, ValueError, AttributeError):
+            stages = []
+    if len(stages) < 2:
+        return f"at epoch {head['ckpt_epoch']} of {head['epochs']}"
+    return "in each stage: " + ", ".join(
+        f"{s.get('name')} at epoch {s.get('ckpt_epoch')} of {s.get('epochs')}" for s in stages
+    )
 
 
 def cmd_list(args: argparse.Namespace) -> int:

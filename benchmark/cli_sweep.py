@@ -43,12 +43,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         "seeds": args.seeds,
         "train_policy": args.train_policy,
     }
-    from msabench.core.io import check_writable_dir
+    from msabench.cli_run import max_epochs_override
 
     text_flags = [f"data.bert_path={args.bert_path}"] if args.bert_path else []
     text_flags += [f"data.text_view={args.text_view}"] if args.text_view else []
-    spec = _build_spec(args.config, flags, [*text_flags, *args.overrides])
+    overrides = [*text_flags, *args.overrides, *max_epochs_override(args.max_epochs)]
+    spec = _build_spec(args.config, flags, overrides)
     output = args.output or Path(spec.output or "results/runs")
+    data_root = args.data_root or os.environ.get("MSABENCH_DATA")
+    _preflight(spec, output, data_root)
     workers = args.workers if args.workers is not None else spec.workers or 1
     if workers < 0:
         raise ConfigError(f"--workers must be 0 or more, not {workers}")
@@ -62,10 +65,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         max_retries=args.max_retries,
     )
     resources.check()
-    jobs = sweeps.expand(spec, data_root=args.data_root or os.environ.get("MSABENCH_DATA"))
-    if not args.dry_run:
-        check_writable_dir(output, "--output")
-        _check_jobs(jobs, output)
+    jobs = sweeps.expand(spec, data_root=data_root)
+    _check_jobs(jobs, output)  # a dry run checks all that the sweep would, then only lists
     if args.dry_run:
         print(f"sweep {sweeps.sweep_id(spec.name, jobs)}: {len(jobs)} runs -> {output}")
         for job in jobs:
@@ -114,6 +115,37 @@ def _build_spec(config: str | None, flags: dict[str, Any], overrides: list[str])
         raise ConfigError(f"--config {config}: cannot read it as a sweep YAML file ({reason})") from None
 
 
+def _preflight(spec: Any, output: Path, data_root: str | None) -> None:
+    """What can be checked of every run before torch and Lightning load: names, seeds, configs, paths.
+
+    Each (dataset, built-in method) of each grid has its config composed with the sweep's overrides and
+    blocks, so a misspelt key or a value out of range is one line in well under a second; a plugin's config
+    is checked with every job after torch loads (:func:`_check_jobs`).
+    """
+    from msabench import preflight
+    from msabench.config_checks import SEED_MAX
+    from msabench.models import known_names
+
+    for grid in spec.grids:
+        datasets = [preflight.dataset_name(d, "datasets") for d in grid.datasets]
+        for policy in grid.train_policies:
+            preflight.policy_name(policy, "train_policy")
+        for seed in grid.seeds:
+            if not 0 <= seed <= SEED_MAX:
+                raise ConfigError(f"seed {seed} is out of range: seeds go from 0 to {SEED_MAX}")
+        if "all" in grid.methods:
+            methods = known_names()[0]
+        else:
+            methods = [preflight.method_name(m, "methods") for m in grid.methods]
+        for dataset in datasets:
+            for method in methods:
+                cfg = preflight.compose_config(method, dataset, {}, spec.overrides, spec.blocks)
+                if cfg is not None:
+                    preflight.check_config_values(cfg)
+    preflight.check_data_root(data_root)
+    preflight.check_output(output)
+
+
 def _check_jobs(jobs: Sequence[Any], output: Path) -> None:
     """Every job's config values, before the first job starts (a bad value would fail every run)."""
     from msabench.runner import check_request
@@ -126,6 +158,37 @@ def _check_jobs(jobs: Sequence[Any], output: Path) -> None:
             check_request(job.request(output))
 
 
+DEFAULT_REFERENCE = "lf_dnn"
+
+
+def _reference(text: str | None, tidy: Any) -> str | None:
+    """The reference to compare with: one named must have runs (and its policy, if named, too).
+
+    With no ``--reference``, ``lf_dnn`` is the reference where it has runs, and there is none otherwise.
+    """
+    from msabench.leaderboard import Reference
+
+    if text is None:
+        return DEFAULT_REFERENCE if (tidy["method"] == DEFAULT_REFERENCE).any() else None
+    if text.strip().lower() in ("", "none"):
+        return None
+    ref = Reference.parse(text)
+    methods = sorted(set(tidy["method"].astype(str)))
+    if ref.method not in methods:
+        raise ConfigError(
+            f"--reference {text}: no runs of method '{ref.method}' in the results; their methods: "
+            f"{', '.join(methods)} (or --reference none)"
+        )
+    if ref.policy is not None:
+        policies = sorted(set(tidy.loc[tidy["method"] == ref.method, "train_policy"].astype(str)))
+        if ref.policy not in policies:
+            raise ConfigError(
+                f"--reference {text}: {ref.method} has no runs under policy '{ref.policy}'; its policies: "
+                f"{', '.join(policies)}"
+            )
+    return text
+
+
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     """Aggregate every run under the results roots into the leaderboard files (and plots)."""
     from msabench import leaderboard
@@ -134,11 +197,16 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     check_writable_dir(args.out.expanduser().parent, "--out")
     if args.out.is_dir():
         raise OutputError(f"--out {args.out} is a directory: give a file name such as leaderboard.csv")
+    if args.out.suffix not in (".csv", ".md"):
+        # The tables are written beside it as <stem>.long.csv ...; another suffix would give lb.txt.csv.
+        raise OutputError(
+            f"--out {args.out}: give a file name ending in .csv (the tables) or .md (the tables and "
+            "Markdown), e.g. leaderboard.csv"
+        )
     if args.plots is not None:
         check_writable_dir(args.plots, "--plots")
 
     fmt = args.format or ("md" if args.out.suffix == ".md" else "csv")
-    reference = None if args.reference.strip().lower() in ("", "none") else args.reference
     tidy = leaderboard.load(args.results)
     if tidy.empty:
         raise ConfigError(
@@ -148,6 +216,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     if args.seeds:
         tidy = leaderboard.select_seeds(tidy, args.seeds)
         source += f" (training seeds {args.seeds})"
+    reference = _reference(args.reference, tidy)
     board = leaderboard.build(tidy, reference)
     written = leaderboard.write(board, args.out, fmt, args.plots, source=source)
     for path in written:

@@ -84,3 +84,10 @@ class UnknownKeyError(UnknownNameError):
         hint = f" Did you mean '{close[0]}'?" if close else ""
         listing = f"msabench list keys --method {method}" if method else "msabench list keys"
         Exception.__init__(self, f"unknown config key '{key}'.{hint} `{listing}` lists the valid keys.")
+
+
+class ResultsWarning(DataWarning):
+    """A run left out of a leaderboard: its status record is missing, torn, or says it never ended.
+
+    One ``warning:`` line per run, naming its directory; the other runs are aggregated.
+    """

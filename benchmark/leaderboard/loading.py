@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Final
 
 import pandas as pd
 from omegaconf import OmegaConf
@@ -12,7 +15,7 @@ from omegaconf import OmegaConf
 from msabench import results as store
 from msabench.config import config_hash
 from msabench.core.parse import parse_seeds
-from msabench.errors import ConfigError
+from msabench.errors import ConfigError, ResultsWarning
 
 
 def load(roots: Path | Sequence[Path]) -> pd.DataFrame:
@@ -24,6 +27,10 @@ def load(roots: Path | Sequence[Path]) -> pd.DataFrame:
     """
     roots = [Path(roots)] if isinstance(roots, str | Path) else [Path(r) for r in roots]
     for root in roots:
+        if root.exists() and not root.is_dir():
+            raise ConfigError(
+                f"results directory '{root}' is a file: give the --output directory of your runs"
+            )
         if not root.is_dir():
             raise ConfigError(
                 f"results directory '{root}' does not exist: give the --output of your runs/sweeps"
@@ -33,13 +40,83 @@ def load(roots: Path | Sequence[Path]) -> pd.DataFrame:
         for run_dir in store.find_run_dirs(root):
             if ".replaced-" in run_dir.name:
                 continue
-            frame = store.read_run(run_dir)
+            problem = _status_problem(run_dir)
+            if problem is not None:
+                warnings.warn(
+                    f"{run_dir}: {problem}; left out of the leaderboard (run it again to replace it)",
+                    ResultsWarning,
+                    stacklevel=2,
+                )
+                continue
+            frame = _read_rows(run_dir)
             frame["run_dir"] = str(run_dir)
             frame["config_id"] = _config_id(run_dir, frame)
             frames.append(frame)
     if not frames:
         return pd.DataFrame(columns=[*store.RESULT_COLUMNS, "run_dir", "config_id"])
     return pd.concat(frames, ignore_index=True)
+
+
+# A run's rows are aggregated by these columns; a results file without them is not a run's.
+REQUIRED_COLUMNS: Final[tuple[str, ...]] = (
+    "run_key",
+    "status",
+    "dataset",
+    "method",
+    "train_policy",
+    "seed",
+    "metric",
+    "value",
+)
+NUMERIC_COLUMNS: Final[tuple[str, ...]] = ("seed", "rate", "value")
+
+
+def _status_problem(run_dir: Path) -> str | None:
+    """Why the run's ``status.json`` does not vouch for its rows (None: finished or failed, as recorded).
+
+    A published run always has its status record: without one (or with one that is torn or says the run
+    never ended) nothing says what made the rows or whether they are whole, so they are left out with a
+    warning rather than pooled silently or made to block every other run's leaderboard.
+    """
+    path = run_dir / store.STATUS_FILE
+    if not path.is_file():
+        return f"no {store.STATUS_FILE}"
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        return f"{store.STATUS_FILE} cannot be read ({type(err).__name__})"
+    status = record.get("status") if isinstance(record, dict) else None
+    if status not in ("finished", "failed"):
+        return f"{store.STATUS_FILE} says status {status!r}, not finished or failed"
+    return None
+
+
+def _read_rows(run_dir: Path) -> pd.DataFrame:
+    """A run's tidy rows, checked before they are aggregated.
+
+    A results file that is empty, not CSV, lacks a column or holds a number that is not one is refused in
+    one line naming it: a leaderboard must not rest on a damaged file.
+    """
+    path = run_dir / store.RESULTS_FILE
+    fix = "move the run directory aside or run it again with --rerun"
+    try:
+        frame = store.read_run(run_dir)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(f"{path} is not a results table ({reason}): {fix}") from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing or frame.empty:
+        what = f"has no column {', '.join(missing)}" if missing else "has no rows"
+        raise ConfigError(f"{path} {what}: {fix}")
+    for column in (c for c in NUMERIC_COLUMNS if c in frame.columns):
+        numbers = pd.to_numeric(frame[column], errors="coerce")
+        bad = frame[column][numbers.isna() & frame[column].notna()]
+        if column == "seed" and not bad.size:
+            bad = frame[column][numbers.isna() | (numbers % 1 != 0)]
+        if bad.size:
+            raise ConfigError(f"{path}: column {column} holds {bad.iloc[0]!r}, not a number: {fix}")
+        frame[column] = numbers
+    return frame
 
 
 def select_seeds(tidy: pd.DataFrame, seeds: str | Sequence[int]) -> pd.DataFrame:

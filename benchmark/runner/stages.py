@@ -144,12 +144,15 @@ def fit_stages(
             ckpt_epoch = _load_selected(module, Path(checkpoint.best_model_path))
         else:  # fast_dev_run and friends save nothing: keep the last weights
             ckpt_epoch = trainer.current_epoch
+        # Each stage's epochs, so that a multi-stage run's summary tells them apart (the rest: the last's).
+        done = {"name": stage.name, "epochs": trainer.current_epoch, "ckpt_epoch": ckpt_epoch}
         info = {
             "epochs": trainer.current_epoch,
             "ckpt_epoch": ckpt_epoch,
             "max_epochs": stage_cfg.trainer.max_epochs,
             "patience": stage_cfg.trainer.patience,
             "selection": f"val:{stage_cfg.selection.metric}:{stage_cfg.selection.mode}",
+            "stages": [*info.get("stages", []), {**done, "max_epochs": stage_cfg.trainer.max_epochs}],
         }
         if resume is not None and checkpoint.best_model_path:
             points.mark_finished(info)

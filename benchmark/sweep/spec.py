@@ -28,7 +28,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError
 
 from msabench.config import OPTIONAL_BLOCKS
-from msabench.core.parse import parse_seeds
+from msabench.core.parse import check_count, parse_seeds
 from msabench.core.vocabulary import ALL_CONDITIONS, MAX_INTER_RATE, RATE_PROTOCOLS
 from msabench.errors import ConfigError, UnknownNameError
 from msabench.protocols.settings import Setting, normalize_condition
@@ -139,6 +139,7 @@ def parse_rates(value: Any) -> tuple[float, ...]:
             if step <= 0 or stop < start:
                 raise ConfigError(f"rate range '{value}' needs step > 0 and stop >= start")
             count = int(math.floor((stop - start) / step + 1e-9)) + 1
+            check_count(count, f"rate range '{value}'", "rates", "give a larger step")
             return tuple(round(start + i * step, 10) for i in range(count))
         return tuple(_number(p, value) for p in text.split(",") if p.strip())
     if isinstance(value, Sequence):
@@ -165,6 +166,10 @@ def parse_names(value: Any) -> tuple[str, ...]:
 def grid_from_leaves(leaves: Mapping[str, Any], where: str = "the grid") -> Grid:
     """A :class:`Grid` from ``grid:`` leaves (YAML or flags); unknown leaves are errors."""
     leaves = _validated(GridSchema, leaves, "grid key", where)
+    for key, value in leaves.items():
+        # An empty leaf given on purpose (`--methods ''`, `methods: []`) is a slip, never "the default".
+        if value is not None and not isinstance(value, bool | int | float) and not _has_items(value):
+            raise ConfigError(f"{key} in {where} is empty: give at least one value (or leave {key} out)")
     protocols = parse_names(leaves["protocols"]) if leaves.get("protocols") is not None else None
     for p in protocols or ():
         if p not in RATE_PROTOCOLS:
@@ -221,6 +226,15 @@ def grid_from_leaves(leaves: Mapping[str, Any], where: str = "the grid") -> Grid
     )
 
 
+def _has_items(value: Any) -> bool:
+    """Whether a leaf names something: a string with a non-blank item, or a non-empty list or mapping."""
+    if isinstance(value, str):
+        return any(part.strip() for part in value.split(","))
+    if isinstance(value, Mapping | Sequence):
+        return len(value) > 0
+    return True
+
+
 def presets() -> list[str]:
     """Names of the packaged sweep presets (``benchmark/sweeps/*.yaml``)."""
     folder = resources.files("msabench").joinpath("sweeps")
@@ -249,6 +263,15 @@ def load_sweep_file(name_or_path: str | Path) -> tuple[dict[str, Any], str]:
         raise ConfigError(
             f"sweep file '{name_or_path}' needs a top-level `grid:` mapping (or a list of them)"
         )
+    for key in ("overrides", "blocks"):
+        value = data.get(key)
+        if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
+            example = "[trainer.max_epochs=1]" if key == "overrides" else "[quick]"
+            shape = "a mapping" if isinstance(value, dict) else f"{value!r}"
+            raise ConfigError(
+                f"`{key}:` in sweep file '{name_or_path}' must be a list of strings such as {example}, "
+                f"not {shape}"
+            )
     data = _validated(SweepFileSchema, data, "sweep file key", f"sweep file '{name_or_path}'")
     return data, name
 
@@ -268,6 +291,12 @@ def build_spec(
     if config is not None:
         data, name = load_sweep_file(config)
     blocks = data["grid"] if isinstance(data["grid"], list) else [data["grid"]]
+    for block in blocks:
+        if block is not None and not isinstance(block, Mapping):
+            raise ConfigError(
+                f"`grid:` in {name} must be a mapping of leaves (methods, rates, ...) or a list of them, "
+                f"not {block!r}"
+            )
     grids = tuple(
         grid_from_leaves(
             {**(block or {}), **flags}, where=f"grid {i + 1} of {name}" if len(blocks) > 1 else name
