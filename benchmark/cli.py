@@ -211,6 +211,17 @@ def _add_max_epochs(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_max_epochs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-epochs",
+        type=_epochs,
+        metavar="N",
+        help="cap every training stage at N epochs, for a quick try (trainer.max_epochs caps only the "
+        "stages without a cap of their own: not the first of IF-MMIN and MMIN); the override "
+        "trainer.max_epochs_all=N",
+    )
+
+
 def _add_sweep_parsers(sub: argparse._SubParsersAction) -> None:
     sweep = sub.add_parser(
         "sweep",

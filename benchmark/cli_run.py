@@ -107,7 +107,7 @@ def _epochs_text(head, run_dir: str | None) -> str:  # noqa: ANN001 - a pandas r
     """
     import json
 
-    stages = []
+    stages: list[dict] = []
     if run_dir:
         try:
             stages = json.loads((Path(run_dir) / "status.json").read_text()).get("stages") or []

@@ -74,7 +74,8 @@ def _validated(schema: type, data: Mapping[Any, Any], kind: str, where: str) -> 
         raise UnknownNameError(kind, key, [f.name for f in fields(schema)]) from None
     except ValidationError as err:
         full_key = getattr(err, "full_key", None) or getattr(err, "key", "?")
-        raise ConfigError(f"{full_key} in {where}: {err.msg if hasattr(err, 'msg') else err}") from None
+        reason = str(getattr(err, "msg", err)).strip().splitlines()[0]  # OmegaConf appends the key's context
+        raise ConfigError(f"{full_key} in {where}: {reason}") from None
     out = OmegaConf.to_container(merged, resolve=True)
     assert isinstance(out, dict)
     return {str(k): v for k, v in out.items()}

@@ -330,3 +330,124 @@ def test_mosi_labels_read_as_sims_are_refused(small_mosi: dict, tmp_path: Path) 
     assert err.splitlines()[-1].startswith(f"error: {path} [train]: 'regression_labels' spans [")
     assert "outside [-1, 1] of the sims family it is read as (sims); they fit the mosi family" in err
     assert not (tmp_path / "runs").exists()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Issue 37: the Python API and sweep files, each value drawn from everything a user might pass
+
+API_VALUES = (
+    None,
+    True,
+    0,
+    -1,
+    5,
+    0.3,
+    float("nan"),
+    "",
+    "abc",
+    "0.3",
+    [0.3],
+    ["trainer.max_epochs=1"],
+    "trainer.max_epochs=1",
+    {"trainer.max_epochs": 1},
+    {"no_such.key": 1},
+    Path("."),
+)
+API_ARGUMENTS = (
+    "method",
+    "protocol",
+    "rate",
+    "condition",
+    "dataset",
+    "data_path",
+    "data_root",
+    "seed",
+    "train_policy",
+    "text_view",
+    "output",
+    "overrides",
+    "rerun",
+    "max_epochs",
+)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(argument=st.sampled_from(API_ARGUMENTS), value=st.sampled_from(API_VALUES))
+def test_python_api_with_one_malformed_argument(store: Path, argument: str, value: object) -> None:
+    """``msabench.run`` either runs or raises one msabench error naming what is wrong, never another one."""
+    import msabench
+    from msabench.errors import MSABenchError
+
+    kwargs: dict = {"method": "lf_dnn", "protocol": "intra", "rate": 0.3, "output": str(store / "runs")}
+    kwargs[argument] = value
+    if argument == "output" and isinstance(value, Path):
+        kwargs["output"] = str(store / "runs")  # the current directory would receive a run
+    fast = {"data.options.n_scale": 0.05, "trainer.fast_dev_run": True}
+    if argument != "overrides":
+        kwargs["overrides"] = fast
+    before = snapshot(store)
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            msabench.run(**kwargs)
+        except MSABenchError as err:
+            assert "\n" not in str(err).strip(), err
+            assert set(snapshot(store)) == set(before), "a refused call wrote into the results root"
+    for path, data in before.items():
+        assert path.read_bytes() == data, f"{path} changed"
+
+
+YAML_LEAVES = (
+    "lf_dnn",
+    "all",
+    "nosuch",
+    "''",
+    "[]",
+    "{}",
+    "null",
+    "0.3",
+    "'0:1:0.5'",
+    "'1113:1111'",
+    "'0:0.5:1e-7'",
+    "[1111, x]",
+    "{intra: 0.3}",
+    "{trainer.max_epochs: 1}",
+    "[trainer.max_epochs=0]",
+    "[no_such.key=1]",
+    "-3",
+    "true",
+    "'a: b: c'",
+)
+YAML_KEYS = ("grid", "overrides", "blocks", "workers", "output", "description", "nosuch")
+GRID_KEYS = ("methods", "datasets", "protocols", "rates", "conditions", "seeds", "train_policy", "metods")
+
+
+@st.composite
+def sweep_files(draw: st.DrawFn) -> str:
+    """A sweep file with one or two malformed parts: a top-level key, a grid leaf, or raw text."""
+    grid = {"methods": "lf_dnn", "rates": "'0.3'", "seeds": "1111"}
+    top = {"overrides": "[data.options.n_scale=0.05, trainer.fast_dev_run=true]"}
+    for _ in range(draw(st.integers(1, 2))):
+        if draw(st.booleans()):
+            grid[draw(st.sampled_from(GRID_KEYS))] = draw(st.sampled_from(YAML_LEAVES))
+        else:
+            top[draw(st.sampled_from(YAML_KEYS))] = draw(st.sampled_from(YAML_LEAVES))
+    if "grid" in top:
+        body = "\n".join(f"{k}: {v}" for k, v in top.items())
+    else:
+        leaves = ", ".join(f"{k}: {v}" for k, v in grid.items())
+        body = "\n".join([f"grid: {{{leaves}}}", *(f"{k}: {v}" for k, v in top.items())])
+    if draw(st.integers(0, 9)) == 0:  # now and then, text that is not a sweep file at all
+        body = draw(st.sampled_from(("", "- a\n- b", "grid: [", "\x00\x01", "grid:\n  - 5\n", ": :")))
+    return body + "\n"
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(text=sweep_files())
+def test_sweep_file_with_malformed_parts(store: Path, text: str) -> None:
+    """A sweep file either expands (a dry run lists it) or is refused in one line, never a traceback."""
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "sweep.yaml"
+        path.write_text(text)
+        before = snapshot(store)
+        code, err = call(["sweep", "--config", str(path), "--dry-run", "--output", str(store / "runs")])
+        check(code, err, store, before)
