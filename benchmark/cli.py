@@ -12,6 +12,8 @@ from typing import NoReturn, TextIO
 
 from msabench.cli_run import cmd_check, cmd_export, cmd_list, cmd_run
 from msabench.cli_sweep import cmd_leaderboard, cmd_sweep
+from msabench.core.messages import show_messages
+from msabench.core.signals import Interrupted, stop_on_signals
 from msabench.core.vocabulary import TEXT_VIEW_CHOICES
 from msabench.errors import DataWarning, MSABenchError, PluginWarning
 
@@ -28,16 +30,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), stop_on_signals():
         warnings.showwarning = _show_warning
+        show_messages()
         try:
             return int(args.handler(args) or 0)
         except MSABenchError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
-        except KeyboardInterrupt:
-            print("interrupted", file=sys.stderr)
-            return 130
+        except Interrupted as stop:
+            print(_interrupted_line(stop, args.command), file=sys.stderr)
+            return stop.exit_status
+
+
+def _interrupted_line(stop: Interrupted, command: str) -> str:
+    """One line: what the stop kept, and that the same command carries on from there."""
+    if stop.kept:
+        return f"{stop}: kept {'; '.join(stop.kept)}. Run the same command again to resume from there"
+    if command in ("run", "sweep"):
+        return f"{stop} before a training epoch finished: nothing to resume; the same command starts afresh"
+    return str(stop)
 
 
 _default_showwarning = warnings.showwarning
@@ -198,17 +210,6 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     _add_max_epochs(parser)
     _add_text_view(parser)
     parser.add_argument("overrides", nargs="*", help="key=value config overrides, e.g. trainer.max_epochs=2")
-
-
-def _add_max_epochs(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--max-epochs",
-        type=_epochs,
-        metavar="N",
-        help="cap every training stage at N epochs, for a quick try (trainer.max_epochs caps only the "
-        "stages without a cap of their own: the last of IF-MMIN, MMIN and MITR-DNet); the override "
-        "trainer.max_epochs_all=N",
-    )
 
 
 def _add_max_epochs(parser: argparse.ArgumentParser) -> None:

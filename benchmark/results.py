@@ -29,7 +29,6 @@ import os
 import secrets
 import shutil
 import socket
-import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -40,7 +39,7 @@ from typing import IO, Any, Final
 import pandas as pd
 
 from msabench.core.io import atomic_write
-from msabench.errors import OutputError
+from msabench.core.signals import Interrupted
 
 RESULT_COLUMNS: Final[tuple[str, ...]] = (
     "run_key",
@@ -83,29 +82,6 @@ RESULTS_LOCK: Final[str] = ".results.lock"
 # A staging directory without its lock file is either being published right now (the lock file is removed
 # just before the rename) or was left by a crash in that instant: only the second kind gets this old.
 LOCKLESS_GRACE_S: Final[float] = 3600.0
-
-
-def check_writable_dir(path: Path, flag: str) -> None:
-    """Refuse, in one line, a directory that is neither writable nor creatable, before any work is done.
-
-    Creates nothing that stays: the first existing ancestor gets a probe directory, removed at once.
-
-    Raises:
-        OutputError: ``path`` or an ancestor is a file, or the nearest existing ancestor refuses writes.
-    """
-    path = Path(path).expanduser()
-    probe = path
-    while not probe.exists() and probe.parent != probe:
-        probe = probe.parent
-    if not probe.is_dir():
-        raise OutputError(f"{flag} {path}: {probe} is a file, not a directory; give a directory path")
-    try:
-        os.rmdir(tempfile.mkdtemp(dir=probe, prefix=".msabench-write-check-"))
-    except OSError as err:
-        raise OutputError(
-            f"{flag} {path}: cannot write into {probe} ({err.strerror or err}); give a directory you can "
-            "write to"
-        ) from None
 
 
 def write_results(run_dir: Path, frame: pd.DataFrame) -> Path:
@@ -219,7 +195,9 @@ def locked(run_dir: Path) -> Iterator[None]:
 class Attempt:
     """One attempt at a run: its own staging directory, locked for the attempt's whole life.
 
-    Use as a context manager; on exit the staging directory is gone (published, or removed). Given a
+    Use as a context manager; on exit the staging directory is gone (published, or removed), unless the
+    attempt was stopped from outside (a signal) after its first epoch: then it stays with its resume point,
+    as after a SIGKILL, for the next attempt to adopt. Given a
     ``resume_code``, entering first looks for a dead attempt's staging directory of the same run whose resume
     point was written by that code, and adopts it in place (same path, so every path saved in its checkpoints
     stays valid); :attr:`resumed_from` then holds that resume point.
@@ -288,8 +266,16 @@ class Attempt:
             return True
         return False
 
-    def __exit__(self, *exc: object) -> None:
-        if self.dir.exists():  # not published: nothing in it is worth keeping
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: object) -> None:
+        point = read_resume(self.dir) if self.dir.exists() else None
+        if point is not None and _stopped(error):
+            # Stopped from outside (a signal, Ctrl-C, a preemption): the last epoch's resume point is the
+            # next attempt's start, as after a SIGKILL. Releasing the lock below makes it adoptable.
+            if isinstance(error, Interrupted):
+                error.kept.append(
+                    f"{self.run_dir.name}: stage {point.get('stage')}, {point.get('epochs')} epoch(s) trained"
+                )
+        elif self.dir.exists():  # not published: nothing in it is worth keeping
             shutil.rmtree(self.dir, ignore_errors=True)
         if self._lock is not None:
             self._lock.close()
@@ -316,6 +302,16 @@ class Attempt:
                 return False
             archive(self.run_dir, self.id)
         raise OSError(f"could not publish {self.dir} onto {self.run_dir}: it keeps being replaced")
+
+
+def _stopped(error: BaseException | None) -> bool:
+    """Whether an attempt ended because its process was told to stop, not because its run failed.
+
+    :class:`~msabench.core.signals.Interrupted`, and what Lightning makes of a signal when no handler of ours
+    is installed (``KeyboardInterrupt`` turned into ``sys.exit(1)``, SIGTERM into a ``SystemExit``): every
+    ``BaseException`` that is not an ``Exception``.
+    """
+    return error is not None and not isinstance(error, Exception)
 
 
 def archive(run_dir: Path, suffix: str = "") -> Path | None:

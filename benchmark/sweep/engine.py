@@ -21,6 +21,7 @@ from typing import Any, Final, TextIO
 
 from msabench import results as store
 from msabench.core.io import atomic_write, slug
+from msabench.core.signals import Interrupted
 from msabench.errors import ConfigError
 from msabench.sweep.executors import Backend, Resources, make_backend
 from msabench.sweep.expand import Job, sweep_id
@@ -120,8 +121,10 @@ def run_sweep(
             outcomes = _drive(
                 jobs, backend, progress, state, group, str(output), wandb, job_fn, logs=workers != 0
             )
-        except BaseException:
+        except BaseException as stop:
             backend.stop()
+            if isinstance(stop, Interrupted):
+                stop.kept.append(_what_a_stop_kept(output, progress))
             raise
         finally:
             progress.close()
@@ -130,6 +133,15 @@ def run_sweep(
     ordered = [outcomes[i] for i in range(len(jobs))]
     return SweepReport(
         group, ordered, time.time() - progress.started, progress.workers, backend.threads, backend.name
+    )
+
+
+def _what_a_stop_kept(output: Path, progress: Progress) -> str:
+    """What a stopped sweep leaves for its rerun: the runs it finished, and those in flight at an epoch."""
+    resumable = [d for d in store.staging_dirs(output) if store.read_resume(d) is not None]
+    return (
+        f"the {progress.trained + progress.reused} finished run(s) of {progress.total}, and {len(resumable)} "
+        "in flight at their last finished epoch"
     )
 
 

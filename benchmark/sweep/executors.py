@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -25,6 +26,8 @@ from msabench.errors import ConfigError
 
 EXECUTORS: Final[tuple[str, ...]] = ("local", "ray", "slurm")
 THREAD_VARS: Final[tuple[str, ...]] = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+# How long a stopped sweep waits for its workers to leave their runs' resume points before it kills them.
+STOP_GRACE_S: Final[float] = 60.0
 Verdict = Literal["broken", "lost", "failed"]
 """What a job's exception means: ``broken`` (the pool died: requeue every job in it and restart it), ``lost``
 (this job's process ended without a result and the engine did not retry it: requeue it), ``failed``."""
@@ -90,7 +93,16 @@ class Backend:
         raise NotImplementedError
 
     def verdict(self, err: BaseException) -> tuple[Verdict, str]:
-        """What a job's exception means, and a one-line message."""
+        """What a job's exception means, and a one-line message.
+
+        A job whose process was told to stop (a signal to that worker alone: an operator, a preemption)
+        did not fail: its run kept its last epoch, and the retry resumes from there.
+        """
+        if not isinstance(err, Exception):
+            return (
+                "lost",
+                f"its worker was stopped ({err or type(err).__name__}); it resumes from its last epoch",
+            )
         return "failed", f"{type(err).__name__}: {err}".strip()
 
     def restart(self) -> None:
@@ -170,8 +182,9 @@ class InlineExecutor(Executor):
         future: Future = Future()
         try:
             future.set_result(fn(*args, **kwargs))
-        except BaseException as err:  # noqa: BLE001 - handed to the caller through the future
+        except Exception as err:  # noqa: BLE001 - handed to the caller through the future
             future.set_exception(err)
+        # A signal or Ctrl-C stops this process, the sweep's driver: it propagates, the sweep stops.
         return future
 
 
@@ -215,8 +228,6 @@ class LocalBackend(Backend):
     def verdict(self, err: BaseException) -> tuple[Verdict, str]:  # noqa: D102
         if isinstance(err, BrokenProcessPool):
             return "broken", "the worker process died (killed, out of memory or a crash)"
-        # e.g. a run stopped by SIGTERM (Lightning raises SystemExit): it stays in its staging directory
-        # and is redone next time; the sweep goes on with the others
         return super().verdict(err)
 
     def restart(self) -> None:  # noqa: D102
@@ -224,7 +235,12 @@ class LocalBackend(Backend):
             self._executor.shutdown(wait=False, cancel_futures=True)
         self.start()
 
-    def stop(self) -> None:  # noqa: D102
+    def stop(self) -> None:
+        """Send SIGTERM to every worker and wait for them (``STOP_GRACE_S`` at most, then SIGKILL).
+
+        A worker stopped by SIGTERM keeps its run's last epoch (its staging directory) and ends within a
+        second or two; waiting for it means the driver's last line is true when it prints it.
+        """
         if self._executor is None:
             return
         processes = list((getattr(self._executor, "_processes", None) or {}).values())  # shutdown clears it
@@ -232,6 +248,13 @@ class LocalBackend(Backend):
         for process in processes:
             with contextlib.suppress(Exception):
                 process.terminate()
+        deadline = time.monotonic() + STOP_GRACE_S
+        for process in processes:
+            with contextlib.suppress(Exception):
+                process.join(max(0.0, deadline - time.monotonic()))
+                if process.is_alive():
+                    process.kill()
+                    process.join(5)
 
     def close(self) -> None:  # noqa: D102
         if self._executor is not None:

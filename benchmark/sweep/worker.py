@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import sys
 import time
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Literal
 
 from msabench import results as store
+from msabench.core.messages import show_messages
+from msabench.core.signals import stop_on_signals
 from msabench.errors import MSABenchError
 from msabench.sweep.expand import Job
 
@@ -76,8 +79,11 @@ def run_job(
     from msabench.runner import execute
 
     torch.set_num_threads(max(1, threads))
+    show_messages()
     started = time.time()
-    with _redirect_output(log):
+    # SIGTERM to this worker (the driver stopping, a preemption) keeps its run's last epoch and ends the
+    # job; SIGINT is the driver's to handle.
+    with _redirect_output(log), stop_on_signals((signal.SIGTERM,)):
         try:
             frame = execute(job.request(Path(output), wandb=wandb, sweep_id=group))
         except (

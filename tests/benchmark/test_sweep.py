@@ -23,6 +23,7 @@ from msabench import leaderboard as lb
 from msabench import results as store
 from msabench import sweep as sw
 from msabench.cli import main
+from msabench.core.signals import Interrupted
 from msabench.errors import ConfigError, UnknownNameError
 from msabench.models import names as method_names
 from msabench.protocols import Setting
@@ -292,18 +293,57 @@ def test_dead_worker_is_retried_once_then_failed(tmp_path: Path) -> None:
     assert [o.status for o in report.outcomes] == ["finished"] * 3
 
 
-def test_a_run_stopped_by_sigterm_fails_alone(tmp_path: Path) -> None:
-    jobs = _jobs(3)
-    job_fn, _ = _fake()
+class _InlinePool(Executor):
+    """Fake pool whose jobs run at submission; what a job raises comes back through its future."""
 
-    def stopped(job: sw.Job, *args: Any) -> sw.Outcome:
-        if job is jobs[1]:  # Lightning turns SIGTERM into SIGTERMException, a SystemExit
-            raise SystemExit("SIGTERM")
+    def submit(self, fn, /, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN201
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as err:  # noqa: BLE001 - as a process pool hands back a worker's exception
+            future.set_exception(err)
+        return future
+
+
+def test_a_worker_stopped_by_sigterm_is_not_a_failure_its_run_goes_again(tmp_path: Path) -> None:
+    jobs = _jobs(3)
+    job_fn, calls = _fake()
+    stopped = {jobs[1].label}
+
+    def preempted(job: sw.Job, *args: Any) -> sw.Outcome:
+        if job.label in stopped:  # SIGTERM to this worker alone: its run kept its last epoch
+            stopped.discard(job.label)
+            raise Interrupted(signal.SIGTERM)
         return job_fn(job, *args)
 
-    report = sw.run_sweep(jobs, tmp_path, workers=0, job_fn=stopped)
-    assert [o.status for o in report.outcomes] == ["finished", "failed", "finished"]
-    assert report.outcomes[1].error == "SystemExit: SIGTERM"
+    stream = io.StringIO()
+    report = sw.run_sweep(
+        jobs,
+        tmp_path,
+        workers=1,
+        job_fn=preempted,
+        executor_factory=lambda w, t: _InlinePool(),
+        stream=stream,
+    )
+    assert [o.status for o in report.outcomes] == ["finished"] * 3
+    assert [label for label, _ in calls].count(jobs[1].label) == 1  # once more, after the stop
+    assert "retry   synthetic lf_dnn matched intra@0.1 s1111: its worker was stopped" in stream.getvalue()
+
+
+def test_a_signal_to_the_driver_stops_the_sweep_and_says_what_it_kept(tmp_path: Path) -> None:
+    jobs = _jobs(3)
+    job_fn, calls = _fake()
+
+    def stop_at_second(job: sw.Job, *args: Any) -> sw.Outcome:
+        if job is jobs[1]:  # the driver runs the jobs itself (--workers 0): a signal to it is to the sweep
+            raise Interrupted(signal.SIGINT)
+        return job_fn(job, *args)
+
+    with pytest.raises(Interrupted) as stop:
+        sw.run_sweep(jobs, tmp_path, workers=0, job_fn=stop_at_second)
+    assert len(calls) == 1  # the third job never started
+    assert stop.value.exit_status == 130
+    assert stop.value.kept == ["the 1 finished run(s) of 3, and 0 in flight at their last finished epoch"]
 
 
 def test_threads_split_between_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
