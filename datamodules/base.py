@@ -9,6 +9,7 @@ on the device, to whole batches.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypedDict, cast
@@ -45,6 +46,8 @@ from msabench.datamodules.text_view import (
     resolve_text_view,
 )
 from msabench.protocols import apply_setting
+
+LOG = logging.getLogger(__name__)  # progress messages (the command line prints them)
 
 if TYPE_CHECKING:
     from typing_extensions import NotRequired
@@ -390,6 +393,7 @@ class MSADataModule(lightning.LightningDataModule):
         """
         key = (split, setting)
         if key not in self._fixed_text:
+            LOG.info("re-encoding the %s text under %s with the frozen text encoder", split, setting.name)
             if split == "test":
                 self._fixed_text = {k: v for k, v in self._fixed_text.items() if k[0] != "test"}
             dataset = self.dataset(split)

@@ -10,6 +10,7 @@ files are.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,6 +33,8 @@ from msabench.datamodules.synthetic_recipes import (
     synthetic_encoder,
 )
 from msabench.errors import ConfigError, DatasetNotFoundError
+
+LOG = logging.getLogger(__name__)  # progress messages (the command line prints them)
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -118,6 +121,12 @@ def cached_synthetic(
     needs_encoder = recipe.text_ids and not synthetic_text.is_encoder_dir(directory)
     if path.is_file() and not needs_encoder:
         return path
+    LOG.info(
+        "generating the %s data (seed %d) and its text encoder into %s (once per machine, seconds)",
+        recipe_name,
+        seed,
+        path.parent,
+    )
     encoder = synthetic_encoder(recipe_name, seed) if recipe.text_ids else None
     if needs_encoder:
         assert encoder is not None  # needs_encoder implies a recipe with token ids

@@ -30,7 +30,7 @@ from typing import Any, ClassVar, Literal, TypeVar, cast
 
 import lightning as L
 import torch
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 from torch.nn import functional as F
 from torchmetrics import MeanMetric
@@ -46,21 +46,6 @@ REGRESSION_LOSSES: tuple[str, ...] = ("l1", "mse", "smooth_l1")
 
 LossTerms = Mapping[str, "tuple[float, Tensor | LossTerms]"]
 """Named loss terms, each ``(weight, term)``; a term may be a group of terms (its name is not logged)."""
-
-
-@dataclass
-class TextEncoderConfig:
-    """The ``model`` keys of the text encoder every method has: a method's ``config_schema`` extends this.
-
-    Attributes:
-        text_encoder: ``features`` (the stored text states) or ``bert`` (a local BERT on the token ids).
-        bert_path: the local BERT directory, with ``bert``.
-        bert_finetune: whether the BERT is fine-tuned, with ``bert``.
-    """
-
-    text_encoder: str = MISSING
-    bert_path: str | None = MISSING
-    bert_finetune: bool = MISSING
 
 
 class NonFiniteLossError(RuntimeError):
@@ -188,7 +173,7 @@ class MSAMethod(L.LightningModule):
         return self.dims.num_classes
 
     def text_encoder(self, model_cfg: DictConfig, dims: DataDims) -> TextEncoder:
-        """The text encoder every method has, from the ``model`` keys of :class:`TextEncoderConfig`."""
+        """The text encoder every method has, from the ``model`` keys (``msabench.models.schema``)."""
         return TextEncoder(
             model_cfg.text_encoder, dims.text_dim, model_cfg.bert_path, model_cfg.bert_finetune
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import time
 import traceback
 from collections.abc import Mapping, Sequence
@@ -11,11 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from omegaconf import DictConfig
 
 from msabench import config as config_lib
 from msabench import results as store
+from msabench.core.io import check_writable_dir
 from msabench.models.base import count_parameters
 from msabench.protocols import Setting
+from msabench.runner.console import result_lines, uses_bar
 from msabench.runner.prepare import prepare
 from msabench.runner.request import PreparedRun, RunRequest
 from msabench.runner.resume import ResumeClock, ResumeContext, code_identity
@@ -31,13 +35,13 @@ def execute(request: RunRequest) -> pd.DataFrame:
         The tidy results of the requested settings (one row per setting x metric).
     """
     quiet_lightning()
-    store.check_writable_dir(Path(request.output), "--output")
+    check_writable_dir(Path(request.output), "--output")
     return execute_prepared(prepare(request))
 
 
 def execute_prepared(prepared: PreparedRun) -> pd.DataFrame:
     """:func:`execute` on a run :func:`prepare` has resolved (its data loaded)."""
-    store.check_writable_dir(Path(prepared.request.output), "--output")
+    check_writable_dir(Path(prepared.request.output), "--output")
     run_dir = prepared.run_dir
     status = store.read_status(run_dir)
     if status["status"] == "finished" and not prepared.request.rerun:
@@ -106,6 +110,7 @@ def _train_and_test_in(prepared: PreparedRun, attempt: store.Attempt) -> pd.Data
         module.set_test_settings(prepared.request.settings)
         trainer = build_trainer(cfg, run_dir, callbacks=[], logger=False, profiler=prepared.request.profiler)
         trainer.test(module, datamodule=prepared.datamodule, verbose=False)
+        _say_tests(cfg, module.test_results)
         where["device"] = str(trainer.strategy.root_device)
         wall = clock.elapsed()
         info = {
@@ -152,6 +157,14 @@ def _evaluate_checkpoint(
     module.set_test_settings(settings)
     trainer = build_trainer(cfg, prepared.run_dir, callbacks=[], logger=False)
     trainer.test(module, datamodule=dm, verbose=False)
+    _say_tests(cfg, module.test_results)
     facts = ("epochs", "ckpt_epoch", "max_epochs", "patience", "selection", "wall_time_s", "params", "device")
     info = {k: status.get(k) for k in facts}
     return result_rows(prepared, module.test_results, info, settings=settings)
+
+
+def _say_tests(cfg: DictConfig, results: Mapping[str, Mapping[str, float]]) -> None:
+    """Without a bar (a log file), one line per test setting as it is known."""
+    if not uses_bar(cfg.trainer.enable_progress_bar):
+        for line in result_lines(results):
+            print(line, file=sys.stderr, flush=True)

@@ -13,8 +13,9 @@ from omegaconf import DictConfig, OmegaConf
 from msabench.config_schema import merge_typed, plain_dict
 from msabench.models.base import MSAMethod
 from msabench.protocols import Setting, build_policy
+from msabench.runner.console import EpochLines, RunProgressBar, StageView, uses_bar
 from msabench.runner.request import validation_settings
-from msabench.runner.resume import ResumeContext, ResumePoint, StagePoints, carried_log
+from msabench.runner.resume import ResumeClock, ResumeContext, ResumePoint, StagePoints, carried_log
 from msabench.runner.trainer import build_trainer
 
 if TYPE_CHECKING:
@@ -114,6 +115,18 @@ def fit_stages(
         callbacks: list[Any] = [checkpoint]
         if resume is not None:
             callbacks.append(ResumePoint(points, resume.record, resume.clock))
+        view = StageView(
+            stage.name,
+            index,
+            len(stages),
+            sum(int(stage_config(cfg, later.name).trainer.max_epochs) for later in stages[index + 1 :]),
+            monitor,
+            stage_cfg.selection.mode,
+            resume.clock if resume is not None else ResumeClock(),
+            selection_from=start + 1,
+        )
+        bar = uses_bar(stage_cfg.trainer.enable_progress_bar)
+        callbacks.append(RunProgressBar(view) if bar else EpochLines(view))
         if stage_cfg.trainer.patience is not None:
             callbacks.append(
                 SelectionEarlyStopping(
@@ -135,7 +148,12 @@ def fit_stages(
             if wandb_logger is not None:
                 loggers.append(wandb_logger)
         trainer = build_trainer(
-            stage_cfg, run_dir, callbacks, logger=loggers or False, profiler=prepared.request.profiler
+            stage_cfg,
+            run_dir,
+            callbacks,
+            logger=loggers or False,
+            profiler=prepared.request.profiler,
+            bar=bar,
         )
         resume_ckpt, resumed_epochs = (points.resume_from() if resume is not None else None) or (None, None)
         with carried_log(run_dir / "logs" / stage.name / "metrics.csv", resumed_epochs):
