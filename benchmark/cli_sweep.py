@@ -191,9 +191,9 @@ def _reference(text: str | None, tidy: Any) -> str | None:
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     """Aggregate every run under the results roots into the leaderboard files (and plots)."""
-    from msabench import leaderboard
-    from msabench.core.io import check_writable_dir
+    from msabench.core.io import check_results_roots, check_writable_dir
 
+    check_results_roots(args.results)
     check_writable_dir(args.out.expanduser().parent, "--out")
     if args.out.is_dir():
         raise OutputError(f"--out {args.out} is a directory: give a file name such as leaderboard.csv")
@@ -205,6 +205,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         )
     if args.plots is not None:
         check_writable_dir(args.plots, "--plots")
+
+    from msabench import leaderboard  # pandas and matplotlib: after the checks, which need neither
 
     fmt = args.format or ("md" if args.out.suffix == ".md" else "csv")
     tidy = leaderboard.load(args.results)

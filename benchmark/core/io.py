@@ -10,12 +10,12 @@ from __future__ import annotations
 import functools
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, BinaryIO
 
-from msabench.errors import OutputError
+from msabench.errors import ConfigError, OutputError
 
 Content = bytes | str | Callable[[BinaryIO], object]
 
@@ -104,3 +104,20 @@ def check_writable_dir(path: Path, flag: str) -> None:
             f"{flag} {path}: cannot write into {probe} ({err.strerror or err}); give a directory you can "
             "write to"
         ) from None
+
+
+def check_results_roots(roots: Iterable[Path]) -> None:
+    """Refuse, in one line, a results root that is a file or does not exist (before pandas loads).
+
+    Raises:
+        ConfigError: the first root that is no directory.
+    """
+    for root in map(Path, roots):
+        if root.exists() and not root.is_dir():
+            raise ConfigError(
+                f"results directory '{root}' is a file: give the --output directory of your runs"
+            )
+        if not root.is_dir():
+            raise ConfigError(
+                f"results directory '{root}' does not exist: give the --output of your runs/sweeps"
+            )

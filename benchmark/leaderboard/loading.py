@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 
 from msabench import results as store
 from msabench.config import config_hash
+from msabench.core.io import check_results_roots
 from msabench.core.parse import parse_seeds
 from msabench.errors import ConfigError, ResultsWarning
 
@@ -26,15 +27,7 @@ def load(roots: Path | Sequence[Path]) -> pd.DataFrame:
     averaged together as if they were seeds.
     """
     roots = [Path(roots)] if isinstance(roots, str | Path) else [Path(r) for r in roots]
-    for root in roots:
-        if root.exists() and not root.is_dir():
-            raise ConfigError(
-                f"results directory '{root}' is a file: give the --output directory of your runs"
-            )
-        if not root.is_dir():
-            raise ConfigError(
-                f"results directory '{root}' does not exist: give the --output of your runs/sweeps"
-            )
+    check_results_roots(roots)
     frames = []
     for root in roots:
         for run_dir in store.find_run_dirs(root):

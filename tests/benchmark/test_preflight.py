@@ -66,6 +66,20 @@ def test_mistakes_are_refused_before_torch_loads(args: list[str], said: str) -> 
     assert "torch" not in seen["heavy"] and "lightning" not in seen["heavy"], seen
 
 
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["leaderboard", "--results", "/etc/hostname", "--out", "lb.csv"], "is a file"),
+        (["leaderboard", "--results", "/no/such/runs", "--out", "lb.csv"], "does not exist"),
+        (["leaderboard", "--results", "/tmp", "--out", "lb.txt"], "ending in .csv"),
+    ],
+)
+def test_leaderboard_mistakes_are_refused_before_pandas_loads(args: list[str], said: str) -> None:
+    seen = probe(args)
+    assert seen["code"] == 2 and said in seen["err"] and seen["err"].count("\n") == 1, seen
+    assert seen["heavy"] == [], seen
+
+
 def test_a_valid_run_is_checked_without_torch(tmp_path: Path) -> None:
     """What preflight checks of a valid run (a two-stage method, its stage blocks) passes, torch-free."""
     code = f"""
