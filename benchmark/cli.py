@@ -125,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--rerun", action="store_true", help="train again even if this exact run already finished"
     )
+    _add_accept_stale(run)
     run.add_argument(
         "--wandb",
         action="store_true",
@@ -190,6 +191,15 @@ def _add_text_view(parser: argparse.ArgumentParser) -> None:
         choices=TEXT_VIEW_CHOICES,
         help="auto (default): re-encode contextual text where tokens are dropped, refuse without an encoder; "
         "stored: keep the stored features (leaks the dropped words)",
+    )
+
+
+def _add_accept_stale(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--accept-stale",
+        action="store_true",
+        help="reuse a finished run although other code made it (its code fingerprint differs from today's, "
+        "or it records none); without it such a run is trained again, the old one kept (docs/provenance.md)",
     )
 
 
@@ -294,6 +304,7 @@ def _add_sweep_parsers(sub: argparse._SubParsersAction) -> None:
     sweep.add_argument(
         "--dry-run", action="store_true", help="check everything the sweep checks, list the runs and exit"
     )
+    _add_accept_stale(sweep)
     _add_max_epochs(sweep)
     _add_text_view(sweep)
     sweep.add_argument(
@@ -323,6 +334,12 @@ def _add_sweep_parsers(sub: argparse._SubParsersAction) -> None:
         "--seeds", help="aggregate only these training seeds (1111,1112 or 1111:1113), e.g. the finished ones"
     )
     board.add_argument("--plots", type=_path, help="write PNG plots into this directory")
+    board.add_argument(
+        "--pool-across-code",
+        action="store_true",
+        help="pool an entry's runs although different code made them (different code fingerprints); "
+        "the Markdown then names each such entry (docs/provenance.md)",
+    )
     board.add_argument("--wandb", action="store_true", help="log the leaderboard and plots to W&B")
     board.set_defaults(handler=cmd_leaderboard)
 

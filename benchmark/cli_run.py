@@ -52,6 +52,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides=overrides,
         output=output,
         rerun=args.rerun,
+        accept_stale=args.accept_stale,
         wandb=args.wandb,
     )
     frame = execute(request)
@@ -97,6 +98,8 @@ def format_table(frame) -> str:  # noqa: ANN001 - pandas imported lazily
             else ""
         )
         lines.append(f"run directory: {frame.attrs['run_dir']}{cached}")
+    if frame.attrs.get("stale"):
+        lines.append(str(frame.attrs["stale"]))
     return "\n".join(line for line in lines if line)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from collections.abc import Sequence
@@ -66,6 +67,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     )
     resources.check()
     jobs = sweeps.expand(spec, data_root=data_root)
+    if args.accept_stale:
+        jobs = [dataclasses.replace(job, accept_stale=True) for job in jobs]
     _check_jobs(jobs, output)  # a dry run checks all that the sweep would, then only lists
     if args.dry_run:
         print(f"sweep {sweeps.sweep_id(spec.name, jobs)}: {len(jobs)} runs -> {output}")
@@ -219,7 +222,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         tidy = leaderboard.select_seeds(tidy, args.seeds)
         source += f" (training seeds {args.seeds})"
     reference = _reference(args.reference, tidy)
-    board = leaderboard.build(tidy, reference)
+    board = leaderboard.build(tidy, reference, pool_across_code=args.pool_across_code)
     written = leaderboard.write(board, args.out, fmt, args.plots, source=source)
     for path in written:
         if path.suffix != ".png":
@@ -229,6 +232,12 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         print(f"wrote {len(plots)} plots into {args.plots}")
     if len(board.failed):
         print(f"note: {len(board.failed)} failed run(s) are listed, not aggregated", file=sys.stderr)
+    for _, entry in board.pooled_code.iterrows():
+        print(
+            f"note: {entry['method']} ({entry['train_policy']}) on {entry['dataset']} pools runs of "
+            f"different code ({entry['versions']}), as --pool-across-code asks; the Markdown marks it",
+            file=sys.stderr,
+        )
     if args.wandb:
         from msabench import wandb_logging
 

@@ -72,6 +72,7 @@ RESULT_COLUMNS: Final[tuple[str, ...]] = (
     "config_hash",
     "msabench_version",
     "git_commit",
+    "code_fingerprint",
 )
 RESULTS_FILE: Final[str] = "results.csv"
 STATUS_FILE: Final[str] = "status.json"
@@ -114,6 +115,7 @@ TEXT_COLUMNS: Final[tuple[str, ...]] = (
     "config_hash",
     "git_commit",
     "msabench_version",
+    "code_fingerprint",
 )
 
 

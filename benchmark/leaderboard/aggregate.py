@@ -29,17 +29,22 @@ from msabench.leaderboard.summaries import summaries
 FAILED_COLUMNS: Final[tuple[str, ...]] = ("run_key", "dataset", "method", "train_policy", "seed", "error")
 
 
-def build(tidy: pd.DataFrame, reference: str | Reference | None = "lf_dnn") -> Leaderboard:
+def build(
+    tidy: pd.DataFrame, reference: str | Reference | None = "lf_dnn", pool_across_code: bool = False
+) -> Leaderboard:
     """Aggregate tidy rows into the leaderboard.
 
     Args:
         tidy: rows with the columns of :data:`msabench.results.RESULT_COLUMNS` (``config_id`` optional).
         reference: the method compared against (paired differences, ``er_raw``); None for no comparison. A
             reference absent from a dataset only leaves that dataset without comparisons.
+        pool_across_code: pool an entry's runs although different code made them (their code versions,
+            :func:`code_versions`, differ); the board lists such entries in ``pooled_code``.
 
     Raises:
-        ConfigError: two finished runs give the same seed of the same point (mixed result directories), or the
-            reference is ambiguous (several policies or configs: name one as ``METHOD:POLICY``).
+        ConfigError: two finished runs give the same seed of the same point (mixed result directories), the
+            reference is ambiguous (several policies or configs: name one as ``METHOD:POLICY``), or an entry's
+            runs were made by different code and ``pool_across_code`` is not set.
     """
     ref = Reference.parse(reference) if isinstance(reference, str) else reference
     tidy = tidy.copy()
@@ -49,11 +54,62 @@ def build(tidy: pd.DataFrame, reference: str | Reference | None = "lf_dnn") -> L
     tidy = separate_data_identities(tidy)
     failed = _failed_runs(tidy)
     seeds = _per_seed(tidy)
+    pooled = _pooled_code(seeds, pool_across_code)
     references = reference_map(seeds, ref)
     points = _points(seeds, references)
     return Leaderboard(
-        seeds, points, _wide(points), summaries(seeds, references), budgets(seeds), failed, ref, references
+        seeds,
+        points,
+        _wide(points),
+        summaries(seeds, references),
+        budgets(seeds),
+        failed,
+        ref,
+        references,
+        pooled,
     )
+
+
+def code_versions(rows: pd.DataFrame) -> pd.Series:
+    """The code version of each row: its ``code_fingerprint``, else ``git:<commit>`` (12 digits).
+
+    Rows written before msabench recorded fingerprints have only the git commit their run was made at: it
+    stands in, so runs of one commit pool and runs of two commits do not. A row with neither is
+    ``unrecorded``.
+    """
+    code = rows["code_fingerprint"] if "code_fingerprint" in rows else pd.Series(pd.NA, index=rows.index)
+    commit = rows["git_commit"] if "git_commit" in rows else pd.Series(pd.NA, index=rows.index)
+    known_commit = commit.notna() & commit.astype("object").ne("unknown")
+    stand_in = ("git:" + commit.astype("object").where(known_commit, "").astype(str).str[:12]).where(
+        known_commit, "unrecorded"
+    )
+    return code.astype("object").where(code.notna(), stand_in).astype(str)
+
+
+def _pooled_code(seeds: pd.DataFrame, pool: bool) -> pd.DataFrame:
+    """The entries whose runs different code made (refused unless ``pool``), each version with its seeds.
+
+    An entry's summaries and paired comparisons combine all its settings and seeds, so the check is per
+    entry, not per cell: a ``matched`` entry with one setting retrained after a fix mixes code too.
+    """
+    frame = seeds.assign(_code=code_versions(seeds))
+    rows = []
+    for key, entry in frame.groupby(list(ENTRY_KEYS), sort=False):
+        if entry["_code"].nunique() < 2:
+            continue
+        versions = "; ".join(
+            f"{code} (seed{'s' if len(set(s)) > 1 else ''} {', '.join(str(x) for x in sorted(set(s)))})"
+            for code, s in entry.groupby("_code", sort=True)["seed"]
+        )
+        dataset, method, policy, _ = key
+        if not pool:
+            raise ConfigError(
+                f"{method} ({policy}) on {dataset}: its runs were made by different code ({versions}); run "
+                "the stale ones again (run and sweep retrain them), or pass --pool-across-code to pool them "
+                "(the Markdown then names the entry)"
+            )
+        rows.append(dict(zip(ENTRY_KEYS, key, strict=True)) | {"versions": versions})
+    return pd.DataFrame(rows, columns=[*ENTRY_KEYS, "versions"])
 
 
 def separate_data_identities(tidy: pd.DataFrame) -> pd.DataFrame:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 import pandas as pd
@@ -63,6 +63,8 @@ class Leaderboard:
         reference: the reference method, if any.
         references: per (dataset, train_policy) of the entries, the reference entry (``ref_method``,
             ``ref_policy``, ``ref_config``) they are compared with.
+        pooled_code: one row per entry whose runs different code made, pooled because the caller said so
+            (``--pool-across-code``): the entry's keys and ``versions``, each fingerprint with its seeds.
     """
 
     seeds: pd.DataFrame
@@ -73,3 +75,4 @@ class Leaderboard:
     failed: pd.DataFrame
     reference: Reference | None
     references: pd.DataFrame
+    pooled_code: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=[*ENTRY_KEYS, "versions"]))

@@ -15,6 +15,7 @@ from msabench.leaderboard.board import ENTRY_KEYS, STD_DDOF, Leaderboard
 from msabench.leaderboard.budgets import runs
 from msabench.leaderboard.render import (
     MISSING,
+    POOLED_CODE_MARK,
     entry_labels,
     fmt,
     grid_text,
@@ -66,6 +67,7 @@ def to_markdown(
     for dataset, ds_points in board.points.groupby("dataset", sort=False):
         metrics = metric_order(ds_points["metric"].unique())
         lines += [f"## {dataset}", "", *_data_lines(seeds, str(dataset)), ""]
+        lines += _pooled_code_lines(board, str(dataset))
         if board.reference is not None and dataset not in set(board.references["dataset"]):
             lines += [f"No `{board.reference.method}` runs on {dataset}: no paired comparison here.", ""]
         ds_summaries = board.summaries[board.summaries["dataset"] == dataset]
@@ -173,6 +175,22 @@ def _data_lines(seeds: pd.DataFrame, dataset: str) -> list[str]:
         note = f" (runs that did not record it count as `{DEFAULT_DATA_VARIANT}`)" if unrecorded else ""
         lines.append(f"Data variant: {', '.join(f'`{v}`' for v in recorded)}{note}.")
     return lines
+
+
+def _pooled_code_lines(board: Leaderboard, dataset: str) -> list[str]:
+    """The entries of ``dataset`` whose runs different code made, each code version with its seeds."""
+    pooled = board.pooled_code[board.pooled_code["dataset"] == dataset]
+    if pooled.empty:
+        return []
+    entries = "; ".join(
+        f"`{r['method']}` ({r['train_policy']}): {r['versions']}" for _, r in pooled.iterrows()
+    )
+    return [
+        f"{POOLED_CODE_MARK} **Pooled across code versions** (`--pool-across-code`): every cell of these "
+        f"entries averages runs that different code made (code fingerprints, or `git:` the commit of runs "
+        f"that predate them): {entries}.",
+        "",
+    ]
 
 
 def _rate_section(

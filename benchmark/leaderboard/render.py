@@ -12,10 +12,11 @@ import numpy as np
 import pandas as pd
 
 from msabench.core.vocabulary import higher_is_better, is_percent
-from msabench.leaderboard.board import Leaderboard
+from msabench.leaderboard.board import ENTRY_KEYS, Leaderboard
 from msabench.leaderboard.reference import is_reference
 
 MISSING: str = "—"
+POOLED_CODE_MARK: str = "‡"  # an entry whose runs different code made (pooled by --pool-across-code)
 
 
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
@@ -51,11 +52,19 @@ def grid_text(grid: str) -> str:
 
 
 def entry_labels(frame: pd.DataFrame, board: Leaderboard) -> pd.Series:
-    """``method`` (plus ``[config]`` where one method/policy has several configs; ``(reference)`` marked)."""
+    """``method`` (plus ``[config]`` where one method/policy has several configs; ``(reference)`` marked).
+
+    An entry pooled across code versions ends in :data:`POOLED_CODE_MARK`, so every cell of it shows it.
+    """
     many = frame.groupby(["dataset", "method", "train_policy"])["config_id"].transform("nunique") > 1
     labels = frame["method"].where(~many, frame["method"] + " [" + frame["config_id"] + "]")
     if not board.references.empty:
         labels = labels.where(~is_reference(frame, board.references), labels + " (reference)")
+    if len(board.pooled_code):
+        keys = list(ENTRY_KEYS)
+        pooled = frame[keys].merge(board.pooled_code[keys].drop_duplicates(), how="left", indicator=True)
+        marked = pd.Series(pooled["_merge"].eq("both").to_numpy(), index=frame.index)
+        labels = labels.where(~marked, labels + " " + POOLED_CODE_MARK)
     return labels
 
 

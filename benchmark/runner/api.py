@@ -32,6 +32,7 @@ def run(
     output: str | Path = "results/runs",
     overrides: Sequence[str] | Mapping[str, Any] = (),
     rerun: bool = False,
+    accept_stale: bool = False,
     max_epochs: int | None = None,
     **dotted: Any,
 ) -> pd.DataFrame:
@@ -57,6 +58,8 @@ def run(
         output: the results root.
         overrides: ``key=value`` strings or a mapping of dotted keys.
         rerun: train again even if a finished run with the same key exists.
+        accept_stale: reuse a finished run with the same key although other code made it (``--accept-stale``;
+            without it such a run is trained again, the old one kept, renamed).
         max_epochs: cap every training stage at this many epochs (``--max-epochs``), for a quick try.
         **dotted: further overrides with ``__`` for dots (``trainer__max_epochs=2``).
 
@@ -74,8 +77,9 @@ def run(
         _integer(seed, "seed")
     if text_view is not None and text_view not in TEXT_VIEW_CHOICES:
         raise ConfigError(f"text_view must be one of {', '.join(TEXT_VIEW_CHOICES)}, not {text_view!r}")
-    if not isinstance(rerun, bool):
-        raise ConfigError(f"rerun must be True or False, not {rerun!r}")
+    for name, flag in (("rerun", rerun), ("accept_stale", accept_stale)):
+        if not isinstance(flag, bool):
+            raise ConfigError(f"{name} must be True or False, not {flag!r}")
     flags = preflight.config_flags(seed, _text(data_path), _text(data_root), _text(bert_path), text_view)
     method, setting, root = preflight.check_run(
         method=method,
@@ -103,6 +107,7 @@ def run(
         overrides=items,
         output=root,
         rerun=rerun,
+        accept_stale=accept_stale,
     )
     return execute(request)
 

@@ -20,6 +20,7 @@ from msabench.core.io import check_writable_dir
 from msabench.models.base import count_parameters
 from msabench.protocols import Setting
 from msabench.runner.console import result_lines, uses_bar
+from msabench.runner.identity import stale_reason
 from msabench.runner.prepare import prepare
 from msabench.runner.request import PreparedRun, RunRequest
 from msabench.runner.resume import ResumeClock, ResumeContext, code_identity
@@ -44,17 +45,51 @@ def execute_prepared(prepared: PreparedRun) -> pd.DataFrame:
     check_writable_dir(Path(prepared.request.output), "--output")
     run_dir = prepared.run_dir
     status = store.read_status(run_dir)
+    stale = None
     if status["status"] == "finished" and not prepared.request.rerun:
-        return _reuse(prepared)
-    if status["status"] == "finished":  # --rerun: keep the old run, renamed, never overwritten
-        store.archive(run_dir)
+        stale = stale_reason(status, prepared.code, _recorded_commit(run_dir))
+        if stale is None:
+            return _reuse(prepared)
+        if prepared.request.accept_stale:
+            note = f"{run_dir.name}: reused although stale ({stale}), as --accept-stale asks"
+            _say(note)
+            return _reuse(prepared, stale=note)
+    if status["status"] == "finished":  # --rerun or stale: keep the old run, renamed, never overwritten
+        kept = store.archive(run_dir)
+        if stale is not None:
+            where = f"kept as {kept.name}" if kept is not None else "gone meanwhile"
+            stale = (
+                f"{run_dir.name}: stale, {stale}: trained again (the old run is {where}; --accept-stale "
+                "reuses such a run)"
+            )
+            _say(stale)
     # Anything else there (a failed run, an interrupted run of the in-place layout) stays until this attempt
     # publishes: another attempt may still be at work on it, and its files are evidence until then.
-    return _train_and_test(prepared)
+    frame = _train_and_test(prepared)
+    if stale is not None:
+        frame.attrs.update(stale=stale)
+    return frame
 
 
-def _reuse(prepared: PreparedRun) -> pd.DataFrame:
-    """The published run's rows for the requested settings, testing its checkpoint on those it lacks."""
+def _recorded_commit(run_dir: Path) -> str | None:
+    """The git commit a finished run's rows record (None when they record none)."""
+    try:
+        commits = store.read_run(run_dir)["git_commit"].dropna()
+    except (OSError, KeyError, ValueError):
+        return None
+    return str(commits.iloc[0]) if len(commits) else None
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _reuse(prepared: PreparedRun, stale: str | None = None) -> pd.DataFrame:
+    """The published run's rows for the requested settings, testing its checkpoint on those it lacks.
+
+    Rows it adds record today's code fingerprint: today's code tested them (on a stale run accepted by
+    ``--accept-stale`` they differ from the run's other rows, and the leaderboard says so).
+    """
     run_dir = prepared.run_dir
     with store.locked(run_dir):  # two attempts adding settings at once must not drop each other's rows
         status = store.read_status(run_dir)
@@ -67,6 +102,8 @@ def _reuse(prepared: PreparedRun) -> pd.DataFrame:
     wanted = {s.name for s in prepared.request.settings}
     frame = existing[existing["setting"].isin(wanted)].reset_index(drop=True)
     frame.attrs.update(run_dir=str(run_dir), cached=True, wall_time_s=status.get("wall_time_s"))
+    if stale is not None:
+        frame.attrs.update(stale=stale)
     return frame
 
 
@@ -104,6 +141,7 @@ def _train_and_test_in(prepared: PreparedRun, attempt: store.Attempt) -> pd.Data
     }
     noted: dict[str, Any] = {"warnings": prepared.data_warnings} if prepared.data_warnings else {}
     noted |= resumed
+    noted |= {"code_fingerprint": prepared.code.value, "code_parts": prepared.code.parts()}
     store.write_status(run_dir, "running", started=started, run_key=prepared.run_key, **where, **noted)
     try:
         module, fit_info = fit_stages(prepared, resume)

@@ -11,7 +11,7 @@ from msabench.errors import ConfigError, DataWarning
 from msabench.protocols import Setting, build_policy
 from msabench.protocols.policies import policy_class
 from msabench.runner.checks import check_config, check_networks, check_selection
-from msabench.runner.identity import run_identity, run_key, run_name
+from msabench.runner.identity import code_fingerprint, run_identity, run_key, run_name
 from msabench.runner.request import PreparedRun, RunRequest, compose, resolve_policy_name, validation_settings
 from msabench.runner.stages import policy_params
 
@@ -73,6 +73,7 @@ def prepare(request: RunRequest) -> PreparedRun:
         policy_name,
         key,
         Path(request.output) / name,
+        code_fingerprint(method_cls),
         list(dict.fromkeys(data_warnings)),
     )
 

@@ -22,6 +22,7 @@ from msabench.models.base import MSAMethod
 from msabench.preflight import config_flags
 from msabench.protocols import Setting
 from msabench.protocols.policies import policy_class
+from msabench.runner.identity import CodeFingerprint
 
 
 @dataclass
@@ -42,6 +43,8 @@ class RunRequest:
         output: the results root; each run gets a directory under it.
         extra_blocks: further method-config blocks to merge (``smoke`` in tests).
         rerun: train again even when a finished run with the same key exists (the old one is kept, renamed).
+        accept_stale: reuse a finished run with the same key although other code made it (its recorded code
+            fingerprint differs from today's, or it records none); without it such a run is trained again.
         profiler: a Lightning profiler given to every trainer of the run (``msabench.bench_profile``); it
             does not change what is trained and is not part of the run key.
     """
@@ -59,6 +62,7 @@ class RunRequest:
     output: Path = Path("results/runs")
     extra_blocks: Sequence[str] = ()
     rerun: bool = False
+    accept_stale: bool = False
     wandb: bool | None = None
     sweep_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -67,7 +71,11 @@ class RunRequest:
 
 @dataclass
 class PreparedRun:
-    """A request resolved against the method, the data and the config: what determines the run."""
+    """A request resolved against the method, the data and the config: what determines the run.
+
+    ``code`` is the fingerprint of the code that determines it
+    (:func:`~msabench.runner.identity.code_fingerprint`): recorded with the run, not part of its key.
+    """
 
     request: RunRequest
     method_cls: type[MSAMethod]
@@ -76,6 +84,7 @@ class PreparedRun:
     policy_name: str
     run_key: str
     run_dir: Path
+    code: CodeFingerprint
     data_warnings: list[str] = field(default_factory=list)
 
     @property

@@ -59,6 +59,7 @@ def result_rows(
         "config_hash": config_lib.config_hash(cfg),
         "msabench_version": version(),
         "git_commit": git_commit(),
+        "code_fingerprint": prepared.code.value,
     }
     rows = []
     for setting in settings or prepared.request.settings:

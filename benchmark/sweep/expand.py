@@ -33,6 +33,7 @@ class Job:
     overrides: tuple[str, ...] = ()
     extra_blocks: tuple[str, ...] = ()
     data_root: str | None = None
+    accept_stale: bool = False  # reuse finished runs made by other code (not part of the sweep's id)
 
     @property
     def timing_group(self) -> str:
@@ -68,6 +69,7 @@ class Job:
             extra_blocks=tuple(self.extra_blocks),
             wandb=wandb,
             sweep_id=sweep_id,
+            accept_stale=self.accept_stale,
         )
 
     def describe(self) -> dict[str, Any]:

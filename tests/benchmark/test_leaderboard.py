@@ -523,3 +523,46 @@ def test_plots_keep_their_legend_off_the_data(
     legend = fig.legends[0].get_window_extent(renderer)
     assert not legend.overlaps(ax.get_window_extent(renderer))
     assert (tmp_path / "plot.png").stat().st_size > 0
+
+
+def test_one_entrys_runs_of_different_code_are_refused_unless_pooled_and_then_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = _curve("derl", {1: [0.8, 0.6], 2: [0.7, 0.5]}, [0.0, 0.5])
+    rows += _curve("lf_dnn", {1: [0.6, 0.5]}, [0.0, 0.5])
+    # Seed 2 of derl after a fix; lf_dnn's one run predates fingerprints (its commit stands in).
+    for row in rows:
+        row["code_fingerprint"] = "f00d" * 4 if row["seed"] == 2 else "beef" * 4
+        if row["method"] == "lf_dnn":
+            row["code_fingerprint"] = None
+    with pytest.raises(ConfigError, match=r"derl \(lnln\) on synthetic: .*beefbeefbeefbeef \(seed 1\); "):
+        lb.build(pd.DataFrame(rows), None)
+    board = lb.build(pd.DataFrame(rows), None, pool_across_code=True)
+    assert list(board.pooled_code["method"]) == ["derl"]
+    assert board.pooled_code["versions"].iloc[0] == "beefbeefbeefbeef (seed 1); f00df00df00df00d (seed 2)"
+    md = lb.to_markdown(board)
+    assert "‡ **Pooled across code versions**" in md and "| derl ‡ | lnln | 2 |" in md
+    assert "lf_dnn ‡" not in md  # one code version (its commit): pooled as ever
+
+    root = tmp_path / "runs"
+    for seed in (1, 2):
+        _write_run(root, f"r{seed}", [r for r in rows if r["method"] == "derl" and r["seed"] == seed])
+    args = ["leaderboard", "--results", str(root), "--out", str(tmp_path / "lb.md")]
+    assert main(args) == 2
+    assert "--pool-across-code" in capsys.readouterr().err
+    assert main([*args, "--pool-across-code"]) == 0
+    assert "pools runs of different code" in capsys.readouterr().err
+
+
+def test_code_version_is_the_fingerprint_else_the_commit() -> None:
+    from msabench.leaderboard.aggregate import code_versions
+
+    frame = pd.DataFrame(
+        {
+            "code_fingerprint": ["0123456789abcdef", None, None, None],
+            "git_commit": ["a3c8930aaaaaaaaaaaa", "a3c8930aaaaaaaaaaaa", "unknown", None],
+        }
+    )
+    expected = ["0123456789abcdef", "git:a3c8930aaaaa", "unrecorded", "unrecorded"]
+    assert code_versions(frame).tolist() == expected
+    assert code_versions(pd.DataFrame({"git_commit": ["abc"]})).tolist() == ["git:abc"]
