@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 from msabench.config_schema import plain_dict
 from msabench.metrics import UndefinedMetricWarning
 from msabench.runner.console import uses_bar
+from msabench.runner.memory import ReleaseFreedMemory
 
 # Keys of the `trainer` block that are not Trainer arguments: early stopping's patience (a callback of the
 # stages), and the progress bar, whose null means "on for a terminal".
@@ -45,7 +46,7 @@ def build_trainer(
     arguments = {k: v for k, v in block.items() if k not in _NOT_PASSED and v is not None}
     return L.Trainer(
         **arguments,
-        callbacks=callbacks,
+        callbacks=[*callbacks, ReleaseFreedMemory()],
         logger=logger,
         enable_progress_bar=uses_bar(block["enable_progress_bar"]) if bar is None else bar,
         enable_model_summary=False,
