@@ -9,9 +9,14 @@ modality. A run's text view is one of:
 
 - ``reencoded``: every text feature a method sees comes from the encoder (the complete view too, so the two
   views differ only by what was dropped);
-- ``stored``: the stored features, token drops zeroed in place (leaks the dropped words; only by name, or when
-  nothing in the run drops tokens);
+- ``intact``: the stored features, and nothing in the run (its policy, its validation and test settings)
+  drops a token from a present text (whole modalities only): nothing can leak, so the leaderboard pools it
+  with ``reencoded``;
+- ``stored``: the stored features, token drops zeroed in place (leaks the dropped words; only by name);
 - ``noncontextual``: the dataset's text is token-wise (nothing to leak).
+
+The label says what happened, not what was asked: ``--text-view stored`` on a run that drops no token is
+``intact``.
 """
 
 from __future__ import annotations
@@ -70,19 +75,22 @@ def resolve_text_view(
 
     Raises:
         UnknownNameError: an unknown view.
-        ConfigError: token drops on contextual text with no way to re-encode it.
+        ConfigError: token drops on contextual text with no way to re-encode it, or ``reencoded`` asked for
+            without an encoder or token ids.
     """
     requested = str(requested).strip().lower()
     if requested not in TEXT_VIEW_CHOICES:
         raise UnknownNameError("text view (data.text_view)", requested, TEXT_VIEW_CHOICES)
     if not contextual:
         return "noncontextual"
+    if requested == "reencoded" and (encoder_path is None or not has_ids):
+        raise ConfigError(_cannot_reencode(dataset, has_ids, drops_tokens))
+    if requested != "stored" and encoder_path is not None and has_ids:
+        return "reencoded"
+    if not drops_tokens:  # nothing dropped from a present text: the stored features are exact, nothing leaks
+        return "intact"
     if requested == "stored":
         return "stored"
-    if encoder_path is not None and has_ids:
-        return "reencoded"
-    if not drops_tokens and requested == "auto":
-        return "stored"  # nothing is dropped from a present text: the stored features are exact
     if not has_ids:
         raise ConfigError(
             f"{dataset}'s stored text features are contextual and come without token ids, so dropped "
@@ -96,6 +104,25 @@ def resolve_text_view(
         f"damaged sentence with --bert-path DIR ({WHERE_BERT_COMES_FROM}), or keep the leaky stored view by "
         "name: --text-view stored"
     )
+
+
+def _cannot_reencode(dataset: str, has_ids: bool, drops_tokens: bool) -> str:
+    """Why ``--text-view reencoded`` cannot be had, and what to do instead (one line)."""
+    if has_ids:
+        what = (
+            "--text-view reencoded needs the encoder the stored text features were made with: give it with "
+            f"--bert-path DIR ({WHERE_BERT_COMES_FROM})"
+        )
+    else:
+        what = f"--text-view reencoded needs token ids to re-encode, and {dataset}'s text comes without them"
+    if not drops_tokens:
+        what += (
+            "; this run drops no token (whole modalities only), so the stored features are exact and leak "
+            "nothing: leave --text-view at auto (its rows say text view `intact`)"
+        )
+    elif not has_ids:
+        what += ": test whole-modality removal (--protocol inter) with a policy that drops no tokens"
+    return what
 
 
 class TextReencoder:

@@ -40,8 +40,8 @@ PAPER_POLICY: Final[str] = "paper"
 POLICY_CHOICES: Final[tuple[str, ...]] = (*POLICIES, PAPER_POLICY)
 
 # ------------------------------------------------------------------------------------------------- text views
-TextViewName = Literal["reencoded", "stored", "noncontextual"]
-TEXT_VIEWS: Final[tuple[TextViewName, ...]] = ("reencoded", "stored", "noncontextual")
+TextViewName = Literal["reencoded", "intact", "stored", "noncontextual"]
+TEXT_VIEWS: Final[tuple[TextViewName, ...]] = ("reencoded", "intact", "stored", "noncontextual")
 # What a user may ask for: ``auto`` picks by the data (re-encoded where the text is contextual).
 TEXT_VIEW_CHOICES: Final[tuple[str, ...]] = ("auto", "reencoded", "stored")
 

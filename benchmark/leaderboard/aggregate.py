@@ -115,12 +115,13 @@ def _pooled_code(seeds: pd.DataFrame, pool: bool) -> pd.DataFrame:
 def separate_data_identities(tidy: pd.DataFrame) -> pd.DataFrame:
     """Rows that saw different data form datasets of their own, never pooled or compared.
 
-    A row's data identity is its text view (``reencoded``, ``stored`` or ``noncontextual``) and its data
-    variant (``unaligned``, ``aligned``, ``unaligned+zscore``, ...). One dataset's contextuality is fixed, so
-    among text views only ``stored`` (whose kept tokens still encode the dropped words) can meet
-    ``reencoded`` there. Rows that record no variant (written before msabench recorded it) count as the
-    default, :data:`~msabench.core.vocabulary.DEFAULT_DATA_VARIANT`. The default identity keeps the dataset's
-    name; any other is named after it, e.g. ``mosi (aligned+zscore)`` or ``mosi (stored text)``.
+    A row's data identity is its text view (``reencoded``, ``intact``, ``stored`` or ``noncontextual``) and
+    its data variant (``unaligned``, ``aligned``, ``unaligned+zscore``, ...). One dataset's contextuality is
+    fixed, so among text views only ``stored`` (whose kept tokens still encode the dropped words) is set
+    apart: ``intact`` (stored features of a run that dropped no token) holds nothing removed, as
+    ``reencoded`` does, and pools with it. Rows that record no variant (written before msabench recorded it)
+    count as the default, :data:`~msabench.core.vocabulary.DEFAULT_DATA_VARIANT`. The default identity keeps
+    the dataset's name; any other is named after it, e.g. ``mosi (aligned+zscore)`` or ``mosi (stored text)``.
     """
     for column in ("text_view", "data_variant"):
         if column not in tidy.columns:

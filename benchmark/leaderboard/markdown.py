@@ -28,6 +28,8 @@ from msabench.leaderboard.summaries import PAIRED_SUMMARIES
 TEXT_VIEW_NOTES: Final[dict[str, str]] = {
     "reencoded": "re-encoded: where tokens were dropped, the text was recomputed from the damaged sentence "
     "by the encoder the features came from",
+    "intact": "intact: the stored contextual features, and no token was dropped from a present text (whole "
+    "modalities only), so nothing leaks; pooled with re-encoded runs",
     "stored": "**stored**: the stored contextual features with dropped tokens zeroed; kept tokens still "
     "encode the dropped words, so text drops leak",
     "noncontextual": "token-wise features: a dropped token leaves nothing behind",

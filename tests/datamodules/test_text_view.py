@@ -52,7 +52,11 @@ def pickle_path(tmp_path, monkeypatch):
 def test_resolution_rules():
     common = {"dataset": "mosi", "contextual": True, "has_ids": True}
     assert resolve_text_view("auto", **common, encoder_path="d", drops_tokens=True) == "reencoded"
-    assert resolve_text_view("auto", **common, encoder_path=None, drops_tokens=False) == "stored"
+    # No token dropped: the stored features are exact, whatever was asked (the label says what happened).
+    assert resolve_text_view("auto", **common, encoder_path=None, drops_tokens=False) == "intact"
+    assert resolve_text_view("stored", **common, encoder_path=None, drops_tokens=False) == "intact"
+    assert resolve_text_view("stored", **common, encoder_path="d", drops_tokens=False) == "intact"
+    assert resolve_text_view("auto", **common, encoder_path="d", drops_tokens=False) == "reencoded"
     assert resolve_text_view("stored", **common, encoder_path="d", drops_tokens=True) == "stored"
     assert (
         resolve_text_view(
@@ -63,8 +67,23 @@ def test_resolution_rules():
     with pytest.raises(ConfigError, match="--bert-path DIR") as err:
         resolve_text_view("auto", **common, encoder_path=None, drops_tokens=True)
     assert "\n" not in str(err.value) and "--text-view stored" in str(err.value)
-    with pytest.raises(ConfigError, match="--bert-path"):
+    # reencoded asked for without an encoder: says so, not that tokens are dropped (none is here).
+    with pytest.raises(ConfigError, match="--text-view reencoded needs the encoder") as err:
         resolve_text_view("reencoded", **common, encoder_path=None, drops_tokens=False)
+    assert "drops no token" in str(err.value) and "leaves the dropped words" not in str(err.value)
+    assert "\n" not in str(err.value)
+    with pytest.raises(ConfigError, match="needs the encoder") as err:
+        resolve_text_view("reencoded", **common, encoder_path=None, drops_tokens=True)
+    assert "drops no token" not in str(err.value)
+    with pytest.raises(ConfigError, match="needs token ids"):
+        resolve_text_view(
+            "reencoded",
+            dataset="iemocap",
+            contextual=True,
+            has_ids=False,
+            encoder_path="d",
+            drops_tokens=False,
+        )
     with pytest.raises(ConfigError, match="without token ids"):
         resolve_text_view(
             "auto", dataset="iemocap", contextual=True, has_ids=False, encoder_path="d", drops_tokens=True
@@ -76,7 +95,7 @@ def test_resolution_rules():
 def test_token_drops_without_an_encoder_are_refused(pickle_path):
     with pytest.raises(ConfigError, match="contextual"):
         _dm(pickle_path, test=[INTRA])
-    assert _dm(pickle_path, test=[INTER]).text_view == "stored"  # whole modalities: nothing to re-encode
+    assert _dm(pickle_path, test=[INTER]).text_view == "intact"  # whole modalities: nothing to re-encode
     assert _dm(pickle_path, test=[INTRA], text_view="stored").text_view == "stored"
     with pytest.raises(ConfigError, match="contextual"):  # a policy that drops tokens counts too
         _dm(pickle_path, test=[INTER], policy="lnln")
