@@ -24,6 +24,7 @@ names and config with them before torch and Lightning load (:mod:`msabench.prefl
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import pkgutil
 import sys
@@ -199,6 +200,37 @@ def builtin_config(name: str) -> tuple[Traversable, type | None] | None:
     if resources.files(__name__).joinpath(key).joinpath("config.py").is_file():
         schema = importlib.import_module(f"{__name__}.{key}.config").ModelConfig
     return path, schema
+
+
+def readme_declaration(name: str, label: str) -> str | None:
+    """What a method's ``README.md`` declares under ``label``: the rest of its line ``<label>: <text>``.
+
+    A method declares facts the leaderboard prints beside its numbers this way (``One-sided cells: ...``, the
+    cause of predictions that fall on one side of zero; ``docs/metrics.md``). The README is the one beside
+    the method's module (``models/<name>/README.md``; a plug-in's beside the module its entry point names),
+    read without importing the method. None when there is no such README or line.
+    """
+    key = canonical_name(name)
+    readme: Path | None = None
+    if key in _builtin_folders():
+        readme = Path(__file__).parent / key / "README.md"
+    else:
+        for entry_point in _entry_points():
+            if canonical_name(entry_point.name) != key:
+                continue
+            try:  # finds the module's file; imports its parent packages only
+                spec = importlib.util.find_spec(entry_point.value.partition(":")[0])
+            except (ImportError, ValueError):
+                spec = None
+            if spec is not None and spec.origin:
+                readme = Path(spec.origin).parent / "README.md"
+    if readme is None or not readme.is_file():
+        return None
+    prefix = f"{label}:"
+    for line in readme.read_text(encoding="utf-8").splitlines():
+        if line.startswith(prefix):
+            return line[len(prefix) :].strip() or None
+    return None
 
 
 def names() -> list[str]:

@@ -10,9 +10,10 @@ from typing import Final
 import pandas as pd
 
 from msabench.core.io import slug
-from msabench.core.vocabulary import DEFAULT_DATA_VARIANT, RATE_PROTOCOLS, metric_order
-from msabench.leaderboard.board import ENTRY_KEYS, STD_DDOF, Leaderboard
+from msabench.core.vocabulary import ALL_CONDITIONS, DEFAULT_DATA_VARIANT, RATE_PROTOCOLS, metric_order
+from msabench.leaderboard.board import ENTRY_KEYS, PROTOCOL_ORDER, STD_DDOF, Leaderboard
 from msabench.leaderboard.budgets import runs
+from msabench.leaderboard.one_sided import F1_GAP, MARK, causes, marks, one_sided
 from msabench.leaderboard.render import (
     MISSING,
     POOLED_CODE_MARK,
@@ -66,7 +67,9 @@ def to_markdown(
             "else under its only policy."
         )
     lines.append("")
+    sided = one_sided(seeds)
     for dataset, ds_points in board.points.groupby("dataset", sort=False):
+        ds_points = ds_points.assign(_flag=marks(ds_points, sided))
         metrics = metric_order(ds_points["metric"].unique())
         lines += [f"## {dataset}", "", *_data_lines(seeds, str(dataset)), ""]
         lines += _pooled_code_lines(board, str(dataset))
@@ -85,7 +88,45 @@ def to_markdown(
         lines += _paired_section(board, ds_summaries, metrics)
         lines += _budget_section(board, str(dataset))
     lines += _footnotes(board)
+    lines += _one_sided_section(sided)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _one_sided_section(cells: pd.DataFrame) -> list[str]:
+    """Per dataset and entry, the cells marked one-sided with their seeds, and the cause a README declares."""
+    if cells.empty:
+        return []
+    lines = [
+        "## One-sided cells",
+        "",
+        f"{MARK} marks a cell where, in at least one seed, the binary F1 is at least {100 * F1_GAP:.0f} pp "
+        "below the binary accuracy (Has0 on MOSI/MOSEI): that seed's predictions fall (nearly) all on one "
+        "side of zero, so its accuracy is about the share of one class, whatever its Corr. At intra r = 1 "
+        "every frame and word is removed: one-sided predictions are expected there from every method. Per "
+        "entry, the cells and their one-sided seeds; the cause where the method's README declares one "
+        "(`docs/metrics.md`):",
+        "",
+    ]
+    declared = causes(sorted(set(cells["method"].astype(str))))
+    for (dataset, method, policy), entry in cells.groupby(["dataset", "method", "train_policy"], sort=False):
+        order = entry.assign(
+            _kind=entry["condition"].notna().astype(int) + entry["protocol"].map(PROTOCOL_ORDER).fillna(2),
+            _condition=entry["condition"].map({c: i for i, c in enumerate(ALL_CONDITIONS)}),
+        ).sort_values(["_kind", "rate", "_condition"], kind="stable")
+        where = ", ".join(
+            f"{_cell_name(r)} ({'seeds' if r['n_one_sided'] > 1 else 'seed'} {r['seeds']} of {r['n']})"
+            for _, r in order.iterrows()
+        )
+        cause = f" Cause ({method}'s README): {declared[str(method)]}" if str(method) in declared else ""
+        lines.append(f"- {dataset}, `{method}` ({policy}): {where}.{cause}")
+    return [*lines, ""]
+
+
+def _cell_name(row: pd.Series) -> str:
+    """``intra r 0.9``, ``MR 0.3`` or ``condition av``."""
+    if isinstance(row["condition"], str):
+        return f"condition {row['condition']}"
+    return f"{'intra r' if row['protocol'] == 'intra' else 'MR'} {row['rate']:g}"
 
 
 def _budget_section(board: Leaderboard, dataset: str) -> list[str]:

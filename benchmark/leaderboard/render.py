@@ -96,7 +96,8 @@ def value_table(
             text = shown
             if std is not None and r["n"] > 1 and not math.isnan(r[std]):
                 text += " ± " + fmt(r[std], metric, percent)
-            cells.setdefault(key, {})[metric] = (text, shown, _mark(r))
+            flag = r["_flag"] if "_flag" in r and isinstance(r["_flag"], str) else ""  # one-sided cells
+            cells.setdefault(key, {})[metric] = (text, shown, _mark(r) + flag)
         if bold:
             for gkey, group in sub.groupby(lead or ["_all"], dropna=False, sort=False):
                 target = _best(group[value], metric, percent)

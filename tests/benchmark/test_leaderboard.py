@@ -566,3 +566,24 @@ def test_code_version_is_the_fingerprint_else_the_commit() -> None:
     expected = ["0123456789abcdef", "git:a3c8930aaaaa", "unrecorded", "unrecorded"]
     assert code_versions(frame).tolist() == expected
     assert code_versions(pd.DataFrame({"git_commit": ["abc"]})).tolist() == ["git:abc"]
+
+
+def test_one_sided_cells_are_marked_and_a_readme_declared_cause_is_named() -> None:
+    # mitr_dnet, condition a: seed 1 puts every sample on one side (Acc 47.8 %, F1 30.9 %), seed 2 does not.
+    rows = []
+    for seed, (acc, f1) in {1: (0.478, 0.309), 2: (0.70, 0.69)}.items():
+        rows += [
+            _row("mitr_dnet", seed, "condition:a", m, v) for m, v in (("acc2_has0", acc), ("f1_has0", f1))
+        ]
+        rows += [_row("mitr_dnet", seed, "condition:a", "corr", 0.5)]
+        rows += [_row("derl", seed, "condition:a", m, v) for m, v in (("acc2_has0", 0.70), ("f1_has0", 0.63))]
+    board = lb.build(pd.DataFrame(rows), None)
+    md = lb.to_markdown(board)
+    assert "| a | mitr_dnet | lnln | 2 | 58.90 ± 11.10 ◐ | 49.95 ± 19.05 ◐ | 0.500 ± 0.000 |" in md
+    assert "| a | derl | lnln | 2 | **70.00 ± 0.00** | **63.00 ± 0.00** | — |" in md  # 7 pp: not one-sided
+    line = next(x for x in md.splitlines() if x.startswith("- synthetic, `mitr_dnet`"))
+    assert line.startswith(
+        "- synthetic, `mitr_dnet` (lnln): condition a (seed 1 of 2). Cause (mitr_dnet's README): "
+    )
+    assert "BatchNorm" in line
+    assert "- synthetic, `derl`" not in md
