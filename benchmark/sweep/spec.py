@@ -164,11 +164,18 @@ def parse_names(value: Any) -> tuple[str, ...]:
     raise ConfigError(f"cannot read names from {value!r}: use a comma-separated list")
 
 
+SETTING_LEAVES = ("rates", "conditions")
+"""Leaves that may be given empty: none of that kind of test setting (a sweep needs one setting at least)."""
+
+
 def grid_from_leaves(leaves: Mapping[str, Any], where: str = "the grid") -> Grid:
     """A :class:`Grid` from ``grid:`` leaves (YAML or flags); unknown leaves are errors."""
     leaves = _validated(GridSchema, leaves, "grid key", where)
     for key, value in leaves.items():
-        # An empty leaf given on purpose (`--methods ''`, `methods: []`) is a slip, never "the default".
+        # An empty leaf given on purpose (`--methods ''`, `methods: []`) is a slip, never "the default". Only
+        # the test settings may be emptied: `conditions: []` over a preset means no condition (rates only).
+        if key in SETTING_LEAVES:
+            continue
         if value is not None and not isinstance(value, bool | int | float) and not _has_items(value):
             raise ConfigError(f"{key} in {where} is empty: give at least one value (or leave {key} out)")
     protocols = parse_names(leaves["protocols"]) if leaves.get("protocols") is not None else None
