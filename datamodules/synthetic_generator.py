@@ -186,7 +186,7 @@ def _plan_features(
 def _features(plan: _ModalityPlan, start: int, stop: int) -> np.ndarray:
     """Features (m, length, dim) made directly (audio, vision, and text without token ids)."""
     recipe, replays, world = plan.recipe, plan.replays, plan.world
-    m, length, dim = stop - start, recipe.length, recipe.dim
+    m, length = stop - start, recipe.length
     is_text = plan.name == "text"
     lengths, valid, _, coef4 = _evidence(plan, start, stop, boundaries=is_text)
     coef = coef4.reshape(m, length, -1)
@@ -202,8 +202,10 @@ def _features(plan: _ModalityPlan, start: int, stop: int) -> np.ndarray:
         coef = np.concatenate([coef, context], axis=-1)
     x = replays["noise"].rows(start, stop)
     x *= np.float32(recipe.noise)
-    # One 2-D product (BLAS) rather than a stack of m small ones.
-    x += (coef.reshape(m * length, -1).astype(np.float32) @ world["basis"]).reshape(m, length, dim)
+    # One product per sample (numpy hands each to BLAS), never one over the block's rows: a BLAS picks its
+    # kernels by the product's shape, and on some CPUs (AVX-512) a row's result then depends on how many rows
+    # the product has, so the data would depend on the generator's block size.
+    x += coef.astype(np.float32) @ world["basis"]
     x += (recipe.nuisance * replays["nuisance"].rows(start, stop)).astype(np.float32)
     x *= world["scale"]
     x += world["offset"]
