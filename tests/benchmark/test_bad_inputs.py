@@ -380,8 +380,9 @@ def test_python_api_with_one_malformed_argument(store: Path, argument: str, valu
 
     kwargs: dict = {"method": "lf_dnn", "protocol": "intra", "rate": 0.3, "output": str(store / "runs")}
     kwargs[argument] = value
-    if argument == "output" and isinstance(value, Path):
-        kwargs["output"] = str(store / "runs")  # the current directory would receive a run
+    if argument == "output" and isinstance(value, str | Path) and str(value):
+        # A valid relative path ("0.3", ".") would put a run in the current directory: keep it in the store.
+        kwargs["output"] = str(store / "runs" / value)
     fast = {"data.options.n_scale": 0.05, "trainer.fast_dev_run": True}
     if argument != "overrides":
         kwargs["overrides"] = fast
