@@ -36,7 +36,7 @@ LAYERS: dict[str, int] = {
     "msabench.config": 5,
     "msabench.config_checks": 5,
     "msabench.config_schema": 5,
-    "msabench.preflight": 5,  # a run's inputs checked torch-free: the config's layer; the runner and CLI use it
+    "msabench.preflight": 5,  # a run's inputs checked torch-free, used by the runner and the CLI
     "msabench.results": 5,
     "msabench.runner": 5,
     "msabench.wandb_logging": 5,  # the runner's W&B logger; typed structurally, it imports nothing above

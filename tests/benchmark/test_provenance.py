@@ -128,7 +128,8 @@ def test_run_and_sweep_take_accept_stale_and_a_sweeps_jobs_pass_it_on(tmp_path: 
     from msabench.cli import build_parser
 
     parser = build_parser()
-    assert parser.parse_args(["run", "--method", "lf_dnn", "--protocol", "intra", "--accept-stale"]).accept_stale
+    run = ["run", "--method", "lf_dnn", "--protocol", "intra", "--accept-stale"]
+    assert parser.parse_args(run).accept_stale
     assert parser.parse_args(["sweep", "--accept-stale"]).accept_stale
     assert parser.parse_args(["leaderboard", "--results", "r", "--out", "x.csv", "--pool-across-code"])
     job = sw.expand(sw.build_spec("quick"))[0]
