@@ -34,3 +34,11 @@ def show_messages() -> None:
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
     logger.setLevel(logging.INFO)
+
+
+def duration(seconds: float) -> str:
+    """``1m05s`` below an hour, ``1h02m05s`` above: how the run's and the sweep's lines tell time."""
+    seconds = max(0, int(round(seconds)))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"

@@ -14,20 +14,15 @@ import math
 import sys
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import TQDMProgressBar
 
+from msabench.core.messages import duration
 from msabench.metrics import is_percent_metric
 from msabench.runner.resume import ResumeClock
-
-
-def duration(seconds: float) -> str:
-    """``mm:ss`` below an hour, ``h:mm:ss`` above."""
-    seconds = max(0, int(round(seconds)))
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60:02d}:{rest % 60:02d}"
 
 
 def uses_bar(enable_progress_bar: bool | None) -> bool:
@@ -42,10 +37,11 @@ def metric_value(name: str, value: float) -> str:
     return f"{100 * value:.2f}%" if is_percent_metric(name) else f"{value:.4f}"
 
 
+@dataclass(frozen=True)
 class StageView:
     """Where a stage stands in its run: its name, its place, the epochs of the stages after it.
 
-    Args:
+    Attributes:
         name: the stage's name (``main`` for a one-stage method).
         index: its place among the run's stages, from 0.
         count: how many stages the run has.
@@ -56,21 +52,14 @@ class StageView:
         selection_from: the first epoch (from 1) whose score may be selected; earlier ones are not "best".
     """
 
-    def __init__(
-        self,
-        name: str,
-        index: int,
-        count: int,
-        later_epochs: int,
-        monitor: str,
-        mode: str,
-        clock: ResumeClock,
-        selection_from: int = 1,
-    ) -> None:
-        self.name, self.index, self.count = name, index, count
-        self.later_epochs = later_epochs
-        self.monitor, self.mode, self.clock = monitor, mode, clock
-        self.selection_from = selection_from
+    name: str
+    index: int
+    count: int
+    later_epochs: int
+    monitor: str
+    mode: str
+    clock: ResumeClock
+    selection_from: int = 1
 
     def label(self, epoch: int, max_epochs: int) -> str:
         """``epoch 3/20``, with the stage named when the method has several."""
@@ -88,7 +77,7 @@ class EpochLines(L.Callback):
     def __init__(self, view: StageView) -> None:
         super().__init__()
         self.view = view
-        self._pending: tuple[int, float] | None = None  # (finished epoch, 1-based; its end time)
+        self._pending: int | None = None  # the finished epoch (from 1) whose line is due
         self._best: tuple[float, int] | None = None
         self._epoch_started = 0.0
         self._epoch_seconds: list[float] = []
@@ -100,9 +89,8 @@ class EpochLines(L.Callback):
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking:
             return
-        now = time.time()
-        self._epoch_seconds.append(now - self._epoch_started)
-        self._pending = (trainer.current_epoch + 1, now)
+        self._epoch_seconds.append(time.time() - self._epoch_started)
+        self._pending = trainer.current_epoch + 1
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._flush(trainer)
@@ -110,8 +98,7 @@ class EpochLines(L.Callback):
     def _flush(self, trainer: L.Trainer) -> None:
         if self._pending is None:
             return
-        epoch, _ = self._pending
-        self._pending = None
+        epoch, self._pending = self._pending, None
         metrics = trainer.callback_metrics
         parts = [self.view.label(epoch, int(trainer.max_epochs or 0))]
         loss = metrics.get("train/loss")

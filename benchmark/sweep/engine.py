@@ -21,11 +21,12 @@ from typing import Any, Final, TextIO
 
 from msabench import results as store
 from msabench.core.io import atomic_write, slug
+from msabench.core.messages import duration
 from msabench.core.signals import Interrupted
 from msabench.errors import ConfigError
 from msabench.sweep.executors import Backend, Resources, make_backend
 from msabench.sweep.expand import Job, sweep_id
-from msabench.sweep.progress import Progress, _duration
+from msabench.sweep.progress import Progress
 from msabench.sweep.worker import Outcome, SweepReport, run_job
 
 STATE_DIR: Final[str] = ".sweeps"
@@ -247,7 +248,7 @@ def _record(outcome: Outcome, outcomes: dict[int, Outcome], progress: Progress) 
     resumed = f", resumed after {outcome.resumed}" if outcome.resumed else ""
     match outcome.status:
         case "finished":
-            progress.event(f"done    {outcome.label} ({_duration(outcome.wall_s)}{resumed}){where}")
+            progress.event(f"done    {outcome.label} ({duration(outcome.wall_s)}{resumed}){where}")
         case "reused":
             progress.event(f"reused  {outcome.label}")
         case _:

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from msabench.core.messages import duration
+
 
 @dataclass
 class Progress:
@@ -111,9 +113,9 @@ class Progress:
             more = f", +{len(self.hosts) - len(top)}" if len(self.hosts) > len(top) else ""
             nodes = " · per node: " + ", ".join(f"{h.rsplit(':', 1)[-1][:12]} {n}" for h, n in top) + more
         return (
-            f"[{_duration(time.time() - self.started)}] {done}/{self.total} done ({self.reused} reused) · "
+            f"[{duration(time.time() - self.started)}] {done}/{self.total} done ({self.reused} reused) · "
             f"{self.running} running · {self.failed} failed · {self.left} left · "
-            f"ETA {_duration(eta) if eta is not None else '?'}{nodes}"
+            f"ETA {duration(eta) if eta is not None else '?'}{nodes}"
         )
 
     def _live_bar(self) -> Any:
@@ -151,10 +153,3 @@ class Progress:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"

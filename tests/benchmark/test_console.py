@@ -16,7 +16,8 @@ import pytest
 import torch
 
 from msabench import results as store
-from msabench.runner.console import EpochLines, RunProgressBar, StageView, duration, result_lines
+from msabench.core.messages import duration
+from msabench.runner.console import EpochLines, RunProgressBar, StageView, result_lines
 from msabench.runner.resume import ResumeClock
 
 
@@ -71,8 +72,8 @@ def test_one_line_per_epoch_counted_from_1_with_loss_score_best_elapsed_and_esti
     assert first[:3] == ["epoch 1/10", "loss 1.0000", "val acc2_has0 60.00% (best 60.00% at 1)"]
     assert second[:3] == ["epoch 2/10", "loss 0.5000", "val acc2_has0 71.23% (best 71.23% at 2)"]
     assert third[2] == "val acc2_has0 65.00% (best 71.23% at 2)"
-    assert third[3] == "01:15 elapsed"  # the run's clock: earlier attempts and this one's set-up included
-    assert third[4].startswith("at most 00:00 left")  # 7 epochs of about no time each
+    assert third[3] == "1m15s elapsed"  # the run's clock: earlier attempts and this one's set-up included
+    assert third[4].startswith("at most 0m00s left")  # 7 epochs of about no time each
 
 
 def test_the_stage_is_named_and_its_best_counts_from_the_selectable_epochs() -> None:
@@ -95,7 +96,7 @@ def test_result_lines_and_durations() -> None:
     assert result_lines({"intra@0.3": {"acc2_has0": 0.7, "mae": 0.91234}}) == [
         "test intra@0.3: acc2_has0 70.00% · mae 0.9123"
     ]
-    assert [duration(s) for s in (0, 61.4, 3725)] == ["00:00", "01:01", "1:02:05"]
+    assert [duration(s) for s in (0, 61.4, 3725)] == ["0m00s", "1m01s", "1h02m05s"]
 
 
 def test_a_run_writing_to_a_file_says_each_epoch_as_it_ends(tmp_path: Path) -> None:
