@@ -28,13 +28,16 @@ class BatchNorm1d(nn.BatchNorm1d):
 
 
 class MaskedFeatureNorm(nn.Module):
-    """BatchNorm over the valid frames of (B, L, D) sequences: each feature standardised, padding left out.
+    """BatchNorm over the kept frames of (B, L, D) sequences: each feature standardised, padding left out.
 
-    Training batches are normalised with the mean and (biased) variance of their valid frames, and running
+    Training batches are normalised with the mean and (biased) variance of their kept frames, and running
     statistics (unbiased variance, ``momentum`` as BatchNorm's) normalise evaluation batches, so at test time
-    a sample's output depends on that sample alone. A training batch with at most one valid frame uses and
+    a sample's output depends on that sample alone. A training batch with at most one kept frame uses and
     keeps the running statistics. Everything is computed on the device: no data-dependent branch.
-    Invalid frames come out as zeros.
+    Invalid frames come out as zeros; a valid frame the protocol dropped (zeroed) is normalised like any
+    other but never counts as data, so the statistics do not depend on how many frames a policy drops.
+    Within :func:`frozen_statistics` a training pass uses its batch's statistics without updating the
+    running ones (a second view of the same batch must not count twice).
 
     Features are divided by ``std + eps``, as the ``train_zscore`` data option does, rather than by
     BatchNorm's ``sqrt(var + eps)``: with BatchNorm's eps of 1e-5, a raw feature whose standard deviation is
@@ -48,29 +51,55 @@ class MaskedFeatureNorm(nn.Module):
         super().__init__()
         self.momentum = momentum
         self.eps = eps
+        self.updates_statistics = True
         self.weight = nn.Parameter(torch.ones(dim))
         self.bias = nn.Parameter(torch.zeros(dim))
         self.register_buffer("running_mean", torch.zeros(dim))
         self.register_buffer("running_var", torch.ones(dim))
 
-    def forward(self, x: Tensor, valid: Tensor) -> Tensor:
-        """Normalise (B, L, D) ``x`` whose (B, L) ``valid`` mask marks the frames that exist."""
-        weight = valid.unsqueeze(-1).to(x.dtype)
+    def forward(self, x: Tensor, valid: Tensor, kept: Tensor | None = None) -> Tensor:
+        """Normalise (B, L, D) ``x``.
+
+        Args:
+            x: the frames.
+            valid: (B, L) bool, the frames that exist; the others come out as zeros.
+            kept: (B, L) bool, the valid frames the protocol kept, the only ones the statistics are taken
+                over; None: every valid frame.
+        """
         mean, var = self.running_mean, self.running_var
         if self.training:
-            count = weight.sum(dim=(0, 1))
+            data = (valid if kept is None else kept & valid).unsqueeze(-1).to(x.dtype)
+            count = data.sum(dim=(0, 1))
             enough = count > 1
-            batch_mean = (x * weight).sum(dim=(0, 1)) / count.clamp_min(1.0)
-            squares = ((x - batch_mean) ** 2 * weight).sum(dim=(0, 1))
+            batch_mean = (x * data).sum(dim=(0, 1)) / count.clamp_min(1.0)
+            squares = ((x - batch_mean) ** 2 * data).sum(dim=(0, 1))
             mean = torch.where(enough, batch_mean, self.running_mean)
             var = torch.where(enough, squares / count.clamp_min(1.0), self.running_var)
-            with torch.no_grad():
-                unbiased = torch.where(enough, squares / (count - 1).clamp_min(1.0), self.running_var)
-                self.running_mean.lerp_(mean.detach(), self.momentum)
-                self.running_var.lerp_(unbiased, self.momentum)
+            if self.updates_statistics:
+                with torch.no_grad():
+                    unbiased = torch.where(enough, squares / (count - 1).clamp_min(1.0), self.running_var)
+                    self.running_mean.lerp_(mean.detach(), self.momentum)
+                    self.running_var.lerp_(unbiased, self.momentum)
         std = (var + 1e-12).sqrt()  # finite gradient where a feature does not vary
         normalised = (x - mean) / (std + self.eps) * self.weight + self.bias
-        return normalised * weight
+        return normalised * valid.unsqueeze(-1).to(x.dtype)
+
+
+@contextmanager
+def frozen_statistics(module: nn.Module) -> Iterator[None]:
+    """Leave the running statistics of every :class:`MaskedFeatureNorm` in ``module`` as they are.
+
+    For a second pass over another view of a training batch (a complete-view target): the statistics used at
+    test time then come from one view only, the one the method is trained to predict from.
+    """
+    norms = [m for m in module.modules() if isinstance(m, MaskedFeatureNorm)]
+    for norm in norms:
+        norm.updates_statistics = False
+    try:
+        yield
+    finally:
+        for norm in norms:
+            norm.updates_statistics = True
 
 
 _ACCELERATOR_PATHS_ON_CPU = False

@@ -8,6 +8,8 @@ view alone.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from omegaconf import DictConfig
 from torch import Tensor
@@ -18,6 +20,7 @@ from msabench.datamodules.base import DataDims
 from msabench.errors import ConfigError
 from msabench.models import register
 from msabench.models.base import MSAMethod
+from msabench.models.components.layers import frozen_statistics
 from msabench.models.components.losses import masked_reconstruction_loss
 from msabench.models.derl.config import ModelConfig
 from msabench.models.derl.losses import (
@@ -28,18 +31,23 @@ from msabench.models.derl.losses import (
 )
 from msabench.models.derl.network import DERL, DERLOutput
 
+MODEL_INPUT_KEYS = ("text", "text_valid", "audio", "audio_valid", "vision", "vision_valid")
 
-def network_inputs(batch: Batch) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor | None]:
-    """The network's arguments from a batch: features and valid masks per modality, then the optional ids."""
-    return (
-        batch["text"],
-        batch["text_valid"],
-        batch["audio"],
-        batch["audio_valid"],
-        batch["vision"],
-        batch["vision_valid"],
-        batch.get("text_ids"),
-    )
+
+def network_inputs(batch: Batch) -> dict[str, Any]:
+    """The network's arguments from a batch.
+
+    Features and valid masks per modality, the optional ids, and the kept steps (what the input
+    normalisation's statistics are taken over).
+    """
+    kept = None
+    if all(f"{m}_keep" in batch for m in MODALITIES):
+        kept = tuple(batch[f"{m}_keep"] for m in MODALITIES)  # type: ignore[literal-required]
+    return {
+        **{key: batch[key] for key in MODEL_INPUT_KEYS},  # type: ignore[literal-required]
+        "text_ids": batch.get("text_ids"),
+        "kept": kept,
+    }
 
 
 @register("derl")
@@ -77,7 +85,7 @@ class DERLMethod(MSAMethod):
         )
 
     def _run(self, batch: Batch) -> DERLOutput:
-        return self.network(*network_inputs(batch))
+        return self.network(**network_inputs(batch))
 
     def forward(self, batch: Batch) -> Tensor:
         return self.shaped(self._run(batch).prediction)
@@ -105,8 +113,9 @@ class DERLMethod(MSAMethod):
         complete = complete_view(batch)
         target = None
         if weights.lambda_rec_high > 0 or uses_bert:
-            with torch.no_grad():
-                target = self.network.encode(*network_inputs(complete))
+            # One view's statistics: the complete view would count the batch twice, dropped frames as data.
+            with torch.no_grad(), frozen_statistics(self.network):
+                target = self.network.encode(**network_inputs(complete))
         if weights.lambda_rec_low > 0:
             # The complete padding mask: an absent modality has no positions in the missing view's
             # ``m_valid``, yet every complete step of it is a step the missing view lost.

@@ -196,8 +196,11 @@ class TokenCompressor(nn.Module):
         # A pre-norm stack leaves its residual stream unnormalised: the final LayerNorm sets the output scale.
         self.norm = nn.LayerNorm(hidden)
 
-    def forward(self, x: Tensor, valid: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(self, x: Tensor, valid: Tensor, kept: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """Compress (B, L, D) frames with their (B, L) valid mask.
+
+        ``kept`` (B, L), the valid frames the protocol kept (None: all), is what a ``feature`` input norm
+        takes its training statistics over; the frames themselves are read as they come, dropped ones zero.
 
         Returns:
             tokens (B, T, H); frames (B, L, H) (see :class:`Encoded`; zero beyond the batch's last valid
@@ -205,7 +208,7 @@ class TokenCompressor(nn.Module):
         """
         valid = valid.bool()
         if isinstance(self.input_norm, MaskedFeatureNorm):
-            projected = self.projection(self.input_norm(x, valid))
+            projected = self.projection(self.input_norm(x, valid, kept))
         else:
             projected = self.projection(self.input_norm(x))
         batch, length, hidden = projected.shape
@@ -350,12 +353,18 @@ class DERL(nn.Module):
         vision: Tensor,
         vision_valid: Tensor,
         text_ids: Tensor | None = None,
+        kept: tuple[Tensor, Tensor, Tensor] | None = None,
     ) -> Encoded:
-        """Compress each modality of one view to T tokens, keeping its frame-level features."""
+        """Compress each modality of one view to T tokens, keeping its frame-level features.
+
+        ``kept``: per modality, the valid steps the protocol kept (None: every valid step); only the input
+        normalisation's statistics read it.
+        """
         text_features = self.text_encoder(text, text_ids)
         inputs = ((text_features, text_valid), (audio, audio_valid), (vision, vision_valid))
-        pairs = zip(self.compressors, inputs, strict=True)
-        outputs = [compressor(x, valid) for compressor, (x, valid) in pairs]
+        kept_steps = kept if kept is not None else (None, None, None)
+        pairs = zip(self.compressors, inputs, kept_steps, strict=True)
+        outputs = [compressor(x, valid, keep) for compressor, (x, valid), keep in pairs]
         tokens, frames, projected = zip(*outputs, strict=True)
         return Encoded(torch.stack(tokens, dim=1), frames, projected, text_features)  # type: ignore[arg-type]
 
@@ -368,9 +377,19 @@ class DERL(nn.Module):
         vision: Tensor,
         vision_valid: Tensor,
         text_ids: Tensor | None = None,
+        kept: tuple[Tensor, Tensor, Tensor] | None = None,
     ) -> DERLOutput:
         """Predict from one (possibly incomplete) view; what the losses need comes along."""
-        encoded = self.encode(text, text_valid, audio, audio_valid, vision, vision_valid, text_ids)
+        encoded = self.encode(
+            text=text,
+            text_valid=text_valid,
+            audio=audio,
+            audio_valid=audio_valid,
+            vision=vision,
+            vision_valid=vision_valid,
+            text_ids=text_ids,
+            kept=kept,
+        )
         tokens = encoded.tokens
         private = torch.stack([expert(tokens[:, m]) for m, expert in enumerate(self.private_experts)], dim=1)
         shared, router = self.shared_experts(tokens)

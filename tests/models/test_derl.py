@@ -389,9 +389,9 @@ def test_complete_view_is_encoded_without_gradients_and_never_at_test_time(
     calls: list[tuple[bool, Tensor]] = []
     encode = module.network.encode
 
-    def spy(text: Tensor, *args: Tensor | None) -> object:
-        calls.append((torch.is_grad_enabled(), text))
-        return encode(text, *args)
+    def spy(**inputs: object) -> object:
+        calls.append((torch.is_grad_enabled(), inputs["text"]))  # type: ignore[arg-type]
+        return encode(**inputs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(module.network, "encode", spy)
     batch = make_batch()
@@ -406,11 +406,26 @@ def test_complete_view_is_encoded_without_gradients_and_never_at_test_time(
     assert len(calls) == 1 and calls[0][1] is test_batch["text"]
 
 
+def test_input_statistics_come_from_the_missing_views_kept_frames_only() -> None:
+    """The complete-view target pass and zeroed frames leave the test-time statistics alone."""
+    module = method().train()
+    batch = make_batch(rate=0.6)
+    module.training_loss(batch)
+    for m, compressor in zip(MODALITIES, module.network.compressors, strict=True):
+        norm = compressor.input_norm
+        kept = batch[f"{m}_keep"]
+        features = batch[m] if m != "text" else module.network.text_encoder(batch["text"], None)
+        momentum = norm.momentum
+        torch.testing.assert_close(norm.running_mean, momentum * features[kept].mean(dim=0))
+        expected_var = (1 - momentum) + momentum * features[kept].var(dim=0, unbiased=True)
+        torch.testing.assert_close(norm.running_var, expected_var)
+
+
 def test_no_complete_pass_when_no_term_needs_it(monkeypatch: pytest.MonkeyPatch) -> None:
     module = method("loss.lambda_rec_high=0")
     calls: list[Tensor] = []
     encode = module.network.encode
-    monkeypatch.setattr(module.network, "encode", lambda text, *a: calls.append(text) or encode(text, *a))
+    monkeypatch.setattr(module.network, "encode", lambda **a: calls.append(a["text"]) or encode(**a))
     parts = module.training_loss(make_batch())
     assert len(calls) == 1 and "rec_high" not in parts and "rec_low" in parts
 
