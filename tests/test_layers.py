@@ -1,8 +1,8 @@
 """The import graph: every arrow points down the layers, no module cycle, light imports stay light.
 
-Layers, bottom to top (README, Development): the torch-free core, protocols, datamodules, metrics, models,
-the run store and runner, the leaderboard/plots/sweeps, the CLI and Python API. Imports are read from the
-source (``ast``), so lazy imports inside functions count as much as those at the top of a module; imports
+Layers, bottom to top (docs/architecture.md, "Layers"): the torch-free core, protocols, datamodules, metrics,
+models, the run store and runner, the leaderboard/plots/sweeps, the CLI and Python API. Imports are read from
+the source (``ast``), so lazy imports inside functions count as much as those at the top of a module; imports
 under ``if TYPE_CHECKING:`` never run, so they must point down but may close a cycle.
 """
 

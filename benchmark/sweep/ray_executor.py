@@ -115,8 +115,8 @@ class RayBackend(Backend):
         if not ray.is_initialized():
             starts_here = self.resources.address is None and not os.environ.get("RAY_ADDRESS")
             # Ray retries a task its memory monitor killed without end unless told otherwise; that is a
-            # setting of the cluster, so it can be set only on a Ray started here (README: on a cluster,
-            # start it with RAY_task_oom_retries).
+            # setting of the cluster, so it can be set only on a Ray started here (docs/sweeps.md: on a
+            # cluster, start it with RAY_task_oom_retries).
             extra = (
                 {"_system_config": {"task_oom_retries": self.resources.max_retries}} if starts_here else {}
             )

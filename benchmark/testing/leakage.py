@@ -5,8 +5,8 @@ predicts the missing view of a test batch; then everything the protocol removed 
 batch — the values of dropped frames and tokens, the ids of dropped tokens (the stored text then recomputed
 from the perturbed sentence by the dataset's encoder, as a real file would have it), every value and the valid
 length of a wholly absent modality, padded positions — and the prediction must not move. The same check on the
-stored text view must see the change: it is known to detect a leak (README, "Nothing a protocol removes
-reaches a prediction"; docs/text-view.md).
+stored text view must see the change: it is known to detect a leak (README, "Protocols";
+the leak measured: docs/text-view.md).
 """
 
 from __future__ import annotations
