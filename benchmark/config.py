@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING, Any, Final
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from msabench.config_schema import merge_typed, set_struct_all, type_error, typed_defaults, typed_model_block
+from msabench.config_schema import merge_typed, set_struct_all, type_error, typed_block, typed_defaults
 from msabench.datamodules.registry import get_dataset
 from msabench.errors import ConfigError, UnknownKeyError
 
 if TYPE_CHECKING:
     from importlib.abc import Traversable  # importlib.resources.abc from Python 3.11 on
+
+    from msabench.models.schema import BlockSchemas
 
 # Keys of the resolved config that do not change what is trained or measured (where and how it is written).
 NON_DETERMINING_KEYS: tuple[str, ...] = (
@@ -87,7 +89,7 @@ def compose(
     flags: Mapping[str, Any] | None = None,
     overrides: Sequence[str] = (),
     extra_blocks: Iterable[str] = (),
-    model_schema: type | None = None,
+    schemas: BlockSchemas | None = None,
 ) -> DictConfig:
     """Merge the defaults, the method's config, its dataset blocks, CLI flags and dotlist overrides.
 
@@ -99,7 +101,8 @@ def compose(
         overrides: ``key=value`` strings; an unknown key is an error that suggests the closest valid key.
         extra_blocks: further top-level blocks of the method config to merge after the dataset blocks
             (``smoke`` in tests, ``quick`` in the `quick` sweep preset); a method without one is unchanged.
-        model_schema: the method's ``config_schema``; the merged ``model`` block is checked against it.
+        schemas: the method's block schemas; the merged ``model``, ``loss`` and ``optim`` blocks are checked
+            against those it has.
 
     Returns:
         The resolved config, read-only, its default blocks typed.
@@ -133,8 +136,8 @@ def compose(
         dotted = [f"{k}={_to_dotlist_value(v)}" for k, v in flags.items() if v is not None]
         cfg = _merge_dotlist(cfg, dotted)
     cfg = _merge_dotlist(cfg, list(overrides))
-    if model_schema is not None:
-        cfg.model = typed_model_block(model_schema, cfg.model, method)
+    for name, schema in schemas.items() if schemas is not None else ():
+        cfg[name] = typed_block(schema, cfg[name], name, method)
     OmegaConf.set_readonly(cfg, True)
     return cfg
 

@@ -7,8 +7,8 @@ blocks, CLI flags, ``key=value`` overrides) is then checked against the types, a
 checked by :mod:`msabench.config_checks`.
 
 A method's ``config.yaml`` may add keys of its own to ``loss``, ``optim`` and ``model`` (its loss weights, its
-per-group learning rates, its network's widths); a method that declares ``config_schema`` has its ``model``
-block typed as well (see :func:`typed_model_block`).
+per-group learning rates, its network's widths); the dataclasses of its ``config.py`` type them
+(:class:`msabench.models.schema.BlockSchemas`, :func:`typed_block`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationE
 from omegaconf.nodes import AnyNode, BooleanNode, EnumNode, FloatNode, IntegerNode, StringNode
 
 from msabench.errors import ConfigError
+from msabench.models.schema import LossConfig, OptimConfig
 
 
 @dataclass
@@ -60,35 +61,6 @@ class SelectionConfig:
 
     metric: str = MISSING
     mode: str = MISSING
-
-
-@dataclass
-class LossConfig:
-    """The task loss; methods add the weights of their own terms."""
-
-    regression: str = MISSING
-
-
-@dataclass
-class SchedulerConfig:
-    """The epoch-level learning-rate schedule."""
-
-    name: str = MISSING
-    n_const: int = MISSING
-    n_decay: int = MISSING
-    warmup_fraction: float = MISSING
-
-
-@dataclass
-class OptimConfig:
-    """The optimizer; methods add their own groups' learning rates."""
-
-    name: str = MISSING
-    lr: float = MISSING
-    weight_decay: float = MISSING
-    betas: list[float] = MISSING
-    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
-    clip_norm_per_submodule: float | None = MISSING
 
 
 @dataclass
@@ -168,23 +140,28 @@ def typed_defaults(values: DictConfig) -> DictConfig:
     return merge_typed(OmegaConf.structured(RunConfig), values, "configs/defaults.yaml")
 
 
-def typed_model_block(schema: type, block: Any, method: str) -> DictConfig:
-    """A method's ``model`` block in its schema (a dataclass): every key known, every value of its type.
+def typed_block(schema: type, block: Any, name: str, method: str) -> DictConfig:
+    """A method's ``name`` block (``model``, ``loss``, ``optim``) in its schema: every key known and typed.
 
     Args:
-        schema: the method's ``config_schema`` dataclass, its fields without defaults (the values are in the
+        schema: the method's dataclass for the block, its fields without defaults (the values are in the
             method's ``config.yaml``).
-        block: the merged ``model`` block.
+        block: the merged block.
+        name: the block's name, for the keys in the message.
         method: the method's name, for the message.
 
     Raises:
         ConfigError: an unknown key, a value of the wrong type, or a key of the schema with no value.
     """
-    typed = merge_typed(OmegaConf.structured(schema), block, f"{method}'s model block", prefix="model.")
+    if isinstance(
+        block, DictConfig
+    ):  # its own object type (the shared keys' dataclass) would refuse the merge
+        block = OmegaConf.to_container(block, resolve=False)
+    typed = merge_typed(OmegaConf.structured(schema), block, f"{method}'s {name} block", prefix=f"{name}.")
     missing = sorted(OmegaConf.missing_keys(typed))
     if missing:
         raise ConfigError(
-            f"{method}'s model block has no value for model.{missing[0]}: set it in {method}/config.yaml"
+            f"{method}'s {name} block has no value for {name}.{missing[0]}: set it in {method}/config.yaml"
         )
     return typed
 

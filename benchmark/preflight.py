@@ -166,7 +166,7 @@ def compose_config(
 ) -> DictConfig | None:
     """The run's config, composed as the runner composes it, for a built-in method; None for a plugin.
 
-    A plugin's config file and schema are found through its class, which may import torch: it is composed
+    A plugin's config file and schemas are found through its class, which may import torch: it is composed
     after torch loads.
     """
     from msabench.models import builtin_config
@@ -176,7 +176,7 @@ def compose_config(
         return None
     family = get_dataset(dataset).metric_family
     return config_lib.compose(
-        method, dataset, family, flags, list(overrides), extra_blocks, model_schema=builtin[1]
+        method, dataset, family, flags, list(overrides), extra_blocks, schemas=builtin[1]
     )
 
 

@@ -16,7 +16,7 @@ Every method's ``config.yaml`` lives beside the module that defines its class, o
 ``config_path`` attribute says (a path relative to that module's directory, or absolute): one rule for the
 built-in methods and plugins alike.
 
-The names, a built-in method's ``config.yaml`` and its ``model`` schema (``<name>/config.py``) are also known
+The names, a built-in method's ``config.yaml`` and its block schemas (``<name>/config.py``) are also known
 without importing any method (:func:`known_names`, :func:`builtin_config`): the command line checks a run's
 names and config with them before torch and Lightning load (:mod:`msabench.preflight`).
 """
@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from msabench.errors import ConfigError, PluginError, PluginWarning, UnknownNameError
+from msabench.models.schema import BlockSchemas
 
 if TYPE_CHECKING:
     from importlib.abc import Traversable  # importlib.resources.abc from Python 3.11 on
@@ -186,20 +187,20 @@ def known_names() -> tuple[list[str], list[str]]:
     return _builtin_folders(), plugins
 
 
-def builtin_config(name: str) -> tuple[Traversable, type | None] | None:
-    """A built-in method's ``config.yaml`` and ``model`` schema (``ModelConfig`` of its ``config.py``).
+def builtin_config(name: str) -> tuple[Traversable, BlockSchemas] | None:
+    """A built-in method's ``config.yaml`` and block schemas (the dataclasses of its ``config.py``).
 
     Read without importing the method's module (its schema module loads only omegaconf); None for a name
-    that is not a built-in method. Each built-in's class names the same file and schema (tested).
+    that is not a built-in method. Each built-in's class names the same file and schemas (tested).
     """
     key = canonical_name(name)
     if key not in _builtin_folders():
         return None
     path = resources.files(__name__).joinpath(key).joinpath(CONFIG_FILE)
-    schema: type | None = None
+    schemas = BlockSchemas()
     if resources.files(__name__).joinpath(key).joinpath("config.py").is_file():
-        schema = importlib.import_module(f"{__name__}.{key}.config").ModelConfig
-    return path, schema
+        schemas = BlockSchemas.of_module(importlib.import_module(f"{__name__}.{key}.config"))
+    return path, schemas
 
 
 def readme_declaration(name: str, label: str) -> str | None:

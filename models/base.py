@@ -40,6 +40,7 @@ from msabench.datamodules.base import DataDims
 from msabench.errors import ConfigError
 from msabench.metrics import MSAMetric
 from msabench.models.components.text import TextEncoder
+from msabench.models.schema import BlockSchemas
 from msabench.protocols.settings import Setting
 
 REGRESSION_LOSSES: tuple[str, ...] = ("l1", "mse", "smooth_l1")
@@ -84,10 +85,19 @@ class MSAMethod(L.LightningModule):
     validation_uses_complete_view: ClassVar[bool] = False
     """True when ``validation_loss`` needs the complete view (MITR-DNet's selection loss has distillation
     terms). ``forward`` still only ever sees the missing view."""
-    config_schema: ClassVar[type | None] = None
-    """A dataclass typing the method's ``model`` block (fields without defaults: the values live in its
-    ``config.yaml``). When set, the composed ``model`` block is checked against it before the run starts: an
-    unknown key or a value of the wrong type is one line, and ``cfg.model`` holds typed values."""
+    schemas: ClassVar[BlockSchemas] = BlockSchemas()
+    """The dataclasses of the method's ``config.py`` that type its ``model``, ``loss`` and ``optim`` blocks
+    (fields without defaults: the values live in its ``config.yaml``). The composed blocks are checked against
+    them before the run starts: an unknown key or a value of the wrong type is one line, and ``cfg.model``,
+    ``cfg.loss`` and ``cfg.optim`` hold typed values."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "config_schema" in cls.__dict__:
+            raise TypeError(
+                f"{cls.__qualname__} sets config_schema, which msabench no longer reads: declare `schemas = "
+                "BlockSchemas(model=ModelConfig, loss=LossConfig)` instead (msabench.models.schema)"
+            )
 
     def __init__(self, cfg: DictConfig, dims: DataDims, previous: MSAMethod | None = None) -> None:
         """Build the method.

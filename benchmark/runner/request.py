@@ -139,6 +139,6 @@ def compose(request: RunRequest) -> tuple[type[MSAMethod], str, DictConfig]:
         flags,
         request.overrides,
         request.extra_blocks,
-        model_schema=method_cls.config_schema,
+        schemas=method_cls.schemas,
     )
     return method_cls, dataset, cfg

@@ -1,4 +1,4 @@
-"""The types of DERL's ``model`` block; the values, with their sources, are in ``config.yaml``."""
+"""The types of DERL's ``model`` and ``loss`` blocks (the values, with their sources: ``config.yaml``)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from omegaconf import MISSING
 
+from msabench.models.schema import LossConfig as TaskLossConfig
 from msabench.models.schema import TextEncoderConfig
 
 
@@ -26,3 +27,16 @@ class ModelConfig(TextEncoderConfig):
     low_level_input: str = MISSING
     fusion_text_shared: bool = MISSING
     input_norm: str = MISSING
+
+
+@dataclass
+class LossConfig(TaskLossConfig):
+    """DERL's loss weights (see ``config.yaml`` and the method's README)."""
+
+    lambda_orth: float = MISSING
+    lambda_sim: float = MISSING
+    lambda_rec_low: float = MISSING
+    rec_low_scale: str = MISSING
+    lambda_rec_high: float = MISSING
+    lambda_balance: float = MISSING
+    cmd_moments: int = MISSING

@@ -22,7 +22,7 @@ from msabench.models import register
 from msabench.models.base import MSAMethod
 from msabench.models.components.layers import frozen_statistics
 from msabench.models.components.losses import masked_reconstruction_loss
-from msabench.models.derl.config import ModelConfig
+from msabench.models.derl.config import LossConfig, ModelConfig
 from msabench.models.derl.losses import (
     orthogonality_loss,
     router_balance_loss,
@@ -30,6 +30,7 @@ from msabench.models.derl.losses import (
     target_scale,
 )
 from msabench.models.derl.network import DERL, DERLOutput
+from msabench.models.schema import BlockSchemas
 
 MODEL_INPUT_KEYS = ("text", "text_valid", "audio", "audio_valid", "vision", "vision_valid")
 
@@ -57,7 +58,7 @@ class DERLMethod(MSAMethod):
     network: DERL
 
     paper_policy = "lnln"
-    config_schema = ModelConfig
+    schemas = BlockSchemas(model=ModelConfig, loss=LossConfig)
 
     def build_network(self, model_cfg: DictConfig, dims: DataDims) -> DERL:
         if self.cfg.loss.rec_low_scale not in ("target_std", "raw"):

@@ -1,4 +1,4 @@
-"""The types of IF-MMIN's ``model`` block; the values, with their sources, are in ``config.yaml``."""
+"""The types of IF-MMIN's ``model`` and ``loss`` blocks (the values, with their sources: ``config.yaml``)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from omegaconf import MISSING
 
+from msabench.models.schema import LossConfig as TaskLossConfig
 from msabench.models.schema import TextEncoderConfig
 
 
@@ -25,3 +26,14 @@ class ModelConfig(TextEncoderConfig):
     n_blocks: int = MISSING
     ifim_variant: str = MISSING
     reverse_input: str = MISSING
+
+
+@dataclass
+class LossConfig(TaskLossConfig):
+    """IF-MMIN's loss weights (both stages) (see ``config.yaml`` and the method's README)."""
+
+    imagination_weight: float = MISSING
+    invariance_weight: float = MISSING
+    cmd_weight: float = MISSING
+    cmd_moments: int = MISSING
+    cmd_warmup_epochs: int = MISSING

@@ -19,9 +19,10 @@ from msabench.models.components.mmin_blocks import (
     reverse_inputs,
     stack_inputs,
 )
-from msabench.models.if_mmin.config import ModelConfig
+from msabench.models.if_mmin.config import LossConfig, ModelConfig
 from msabench.models.if_mmin.losses import imagination_loss, invariance_loss, invariant_cmd
 from msabench.models.if_mmin.network import IFMMINNetwork, IFMMINPretrainNetwork
+from msabench.models.schema import BlockSchemas
 
 
 class IFMMINPretrain(ImaginationPretrain):
@@ -76,7 +77,7 @@ class IFMMIN(ImaginationStudent):
     network: IFMMINNetwork
     teacher: IFMMINPretrainNetwork
 
-    config_schema = ModelConfig
+    schemas = BlockSchemas(model=ModelConfig, loss=LossConfig)
     pretrain = IFMMINPretrain
 
     def build_network(self, model_cfg: DictConfig, dims: DataDims) -> IFMMINNetwork:

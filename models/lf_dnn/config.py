@@ -1,4 +1,4 @@
-"""The types of LF-DNN's ``model`` block; the values, with their sources, are in ``config.yaml``."""
+"""The types of LF-DNN's ``model`` and ``loss`` blocks (the values, with their sources: ``config.yaml``)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from omegaconf import MISSING
 
+from msabench.models.schema import LossConfig as TaskLossConfig
 from msabench.models.schema import TextEncoderConfig
 
 
@@ -23,3 +24,8 @@ class ModelConfig(TextEncoderConfig):
     dropout_post: float = MISSING
     av_pool: str = MISSING
     text_readout: str = MISSING
+
+
+@dataclass
+class LossConfig(TaskLossConfig):
+    """lf_dnn's loss: the task loss alone (see ``config.yaml`` and the method's README)."""

@@ -9,8 +9,9 @@ from msabench.core.batch import Batch
 from msabench.datamodules.base import DataDims
 from msabench.models import register
 from msabench.models.base import MSAMethod
-from msabench.models.lf_dnn.config import ModelConfig
+from msabench.models.lf_dnn.config import LossConfig, ModelConfig
 from msabench.models.lf_dnn.network import LFDNN
+from msabench.models.schema import BlockSchemas
 
 
 @register("lf_dnn")
@@ -20,7 +21,7 @@ class LFDNNMethod(MSAMethod):
     network: LFDNN
 
     paper_policy = "matched"
-    config_schema = ModelConfig
+    schemas = BlockSchemas(model=ModelConfig, loss=LossConfig)
 
     def build_network(self, model_cfg: DictConfig, dims: DataDims) -> LFDNN:
         return LFDNN(

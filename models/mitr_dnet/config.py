@@ -1,4 +1,4 @@
-"""The types of MITR-DNet's ``model`` block; the values, with their sources, are in ``config.yaml``."""
+"""The types of MITR-DNet's ``model``, ``loss`` and ``optim`` blocks (values with sources: config.yaml)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from omegaconf import MISSING
 
+from msabench.models.schema import LossConfig as TaskLossConfig
+from msabench.models.schema import OptimConfig as SharedOptimConfig
 from msabench.models.schema import TextEncoderConfig
 
 
@@ -40,3 +42,26 @@ class ModelConfig(TextEncoderConfig):
     predictor_dim: int = MISSING
     text_width: int | None = None
     max_len: int | None = None
+
+
+@dataclass
+class LossConfig(TaskLossConfig):
+    """MITR-DNet's loss weights (see ``config.yaml`` and the method's README)."""
+
+    kd_weight: float = MISSING
+    val_kd_weight: float = MISSING
+    attraction_weight: float = MISSING
+    reconstruction_weight: float = MISSING
+
+
+@dataclass
+class OptimConfig(SharedOptimConfig):
+    """MITR-DNet's optimiser: a learning rate and a weight decay per parameter group (see ``config.yaml``)."""
+
+    lr_bert: float = MISSING
+    weight_decay_bert: float = MISSING
+    lr_audio: float = MISSING
+    weight_decay_audio: float = MISSING
+    lr_vision: float = MISSING
+    weight_decay_vision: float = MISSING
+    sum_accumulated_gradients: bool = MISSING

@@ -15,9 +15,10 @@ from msabench.errors import ConfigError
 from msabench.models import register
 from msabench.models.base import MSAMethod, Stage
 from msabench.models.components.losses import masked_reconstruction_loss
-from msabench.models.mitr_dnet.config import ModelConfig
+from msabench.models.mitr_dnet.config import LossConfig, ModelConfig, OptimConfig
 from msabench.models.mitr_dnet.losses import attraction_loss, distillation_losses
 from msabench.models.mitr_dnet.network import MITRDNet
+from msabench.models.schema import BlockSchemas
 
 
 def network_inputs(batch: Batch) -> dict[str, Any]:
@@ -31,7 +32,7 @@ class _MITRDNetBase(MSAMethod):
 
     network: MITRDNet
 
-    config_schema = ModelConfig
+    schemas = BlockSchemas(model=ModelConfig, loss=LossConfig, optim=OptimConfig)
 
     def build_network(self, model_cfg: DictConfig, dims: DataDims) -> MITRDNet:
         width = model_cfg.timnet_filters * len(model_cfg.timnet_dilations)

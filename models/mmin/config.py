@@ -1,4 +1,4 @@
-"""The types of MMIN's ``model`` block; the values, with their sources, are in ``config.yaml``."""
+"""The types of MMIN's ``model`` and ``loss`` blocks (the values, with their sources: ``config.yaml``)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from omegaconf import MISSING
 
+from msabench.models.schema import LossConfig as TaskLossConfig
 from msabench.models.schema import TextEncoderConfig
 
 
@@ -24,3 +25,11 @@ class ModelConfig(TextEncoderConfig):
     ae_layers: list[int] = MISSING
     n_blocks: int = MISSING
     reverse_input: str = MISSING
+
+
+@dataclass
+class LossConfig(TaskLossConfig):
+    """MMIN's loss weights (see ``config.yaml`` and the method's README)."""
+
+    imagination_weight: float = MISSING
+    cycle_weight: float = MISSING

@@ -11,9 +11,10 @@ from msabench.datamodules.base import DataDims
 from msabench.models import register
 from msabench.models.components.imagination import ImaginationPretrain, ImaginationStudent
 from msabench.models.components.mmin_blocks import missing_inputs, network_options, reverse_inputs
-from msabench.models.mmin.config import ModelConfig
+from msabench.models.mmin.config import LossConfig, ModelConfig
 from msabench.models.mmin.losses import cycle_loss, imagination_loss
 from msabench.models.mmin.network import MMINNetwork, MMINPretrainNetwork
+from msabench.models.schema import BlockSchemas
 
 
 class MMINPretrain(ImaginationPretrain):
@@ -31,7 +32,7 @@ class MMIN(ImaginationStudent):
     """MMIN (Zhao et al., ACL 2021): the stage-2 student with its frozen stage-1 teacher."""
 
     network: MMINNetwork
-    config_schema = ModelConfig
+    schemas = BlockSchemas(model=ModelConfig, loss=LossConfig)
     pretrain = MMINPretrain
 
     def build_network(self, model_cfg: DictConfig, dims: DataDims) -> MMINNetwork:

@@ -1,4 +1,4 @@
-"""The types of UMDF's ``model`` block; the values, with their sources, are in ``config.yaml``."""
+"""The types of UMDF's ``model`` and ``loss`` blocks (the values, with their sources: ``config.yaml``)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from omegaconf import MISSING
 
+from msabench.models.schema import LossConfig as TaskLossConfig
 from msabench.models.schema import TextEncoderConfig
 
 
@@ -29,3 +30,16 @@ class ModelConfig(TextEncoderConfig):
     pooling: str = MISSING
     head_dropout: float = MISSING
     attend_dropped: bool = MISSING
+
+
+@dataclass
+class LossConfig(TaskLossConfig):
+    """UMDF's loss weights (see ``config.yaml`` and the method's README)."""
+
+    task_missing: float = MISSING
+    task_complete: float = MISSING
+    prediction: float = MISSING
+    representation: float = MISSING
+    bidirectional: bool = MISSING
+    reverse_scale: float = MISSING
+    temperature: float = MISSING

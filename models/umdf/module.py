@@ -10,7 +10,8 @@ from msabench.datamodules.base import DataDims
 from msabench.errors import ConfigError
 from msabench.models import register
 from msabench.models.base import LossTerms, MSAMethod
-from msabench.models.umdf.config import ModelConfig
+from msabench.models.schema import BlockSchemas
+from msabench.models.umdf.config import LossConfig, ModelConfig
 from msabench.models.umdf.dfim import ANCHORS
 from msabench.models.umdf.losses import prediction_distillation, representation_distillation
 from msabench.models.umdf.network import UMDFNetwork, UMDFOutput
@@ -30,7 +31,7 @@ class UMDFMethod(MSAMethod):
     network: UMDFNetwork
 
     paper_policy = "stochastic"
-    config_schema = ModelConfig
+    schemas = BlockSchemas(model=ModelConfig, loss=LossConfig)
 
     def build_network(self, model_cfg: DictConfig, dims: DataDims) -> UMDFNetwork:
         for key, valid in CHOICES.items():

@@ -101,8 +101,8 @@ def test_every_builtin_method_names_the_config_and_schema_preflight_reads() -> N
         cls = get(name)
         found = builtin_config(name)
         assert found is not None, name
-        path, schema = found
-        assert schema is cls.config_schema, name
+        path, schemas = found
+        assert schemas == cls.schemas, name
         module_dir = Path(sys.modules[cls.__module__].__file__).parent
         assert Path(str(path)) == module_dir / (getattr(cls, "config_path", None) or "config.yaml"), name
 

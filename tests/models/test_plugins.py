@@ -24,7 +24,7 @@ from msabench import leaderboard  # noqa: E402
 from msabench import models as registry  # noqa: E402
 from msabench.cli import main  # noqa: E402
 from msabench.config import compose  # noqa: E402
-from msabench.errors import PluginError, PluginWarning  # noqa: E402
+from msabench.errors import ConfigError, PluginError, PluginWarning  # noqa: E402
 
 # The top-level modules of the example and of the plugins the tests write.
 PLUGIN_MODULES = {
@@ -126,6 +126,21 @@ def test_the_example_registers_through_its_entry_point(
     assert (cfg.model.hidden, cfg.trainer.max_epochs, cfg.method.paper_policy) == (32, 10, "stochastic")
     assert cfg.loss.unimodal_weight == 0.5
     assert compose("late_gru", "synthetic-iemocap", "iemocap").selection.metric == "ua"
+
+
+def test_the_examples_own_keys_are_typed_as_a_built_in_methods_are(
+    site: Path, fresh_registry: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _on_path(monkeypatch, site)
+    schemas = registry.get("late_gru").schemas
+    assert compose("late_gru", "synthetic", "mosi", schemas=schemas).loss.unimodal_weight == 0.5
+    with pytest.raises(ConfigError) as caught:
+        compose("late_gru", "synthetic", "mosi", {}, ["loss.unimodal_weight=abc"], schemas=schemas)
+    assert str(caught.value) == (
+        "late_gru's loss block: loss.unimodal_weight must be a number, not 'abc' (fix the value)"
+    )
+    with pytest.raises(ConfigError, match=r"unknown key: model\.hiddne"):
+        compose("late_gru", "synthetic", "mosi", {}, ["+model.hiddne=8"], schemas=schemas)
 
 
 def test_list_names_the_plugin_and_its_distribution(

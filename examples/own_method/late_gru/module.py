@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from omegaconf import DictConfig
 from torch import Tensor
 
+from late_gru.config import LossConfig, ModelConfig
 from late_gru.network import LateFusionGRU
 from msabench.core.batch import Batch
 from msabench.core.vocabulary import MODALITIES
+from msabench.datamodules.base import DataDims
 from msabench.models import register
 from msabench.models.base import MSAMethod
+from msabench.models.schema import BlockSchemas
 
 
 @register("late_gru")
 class LateGRU(MSAMethod):
     """Late-fusion GRU trained on whole-modality and frame drops (the ``stochastic`` policy)."""
 
-    paper_policy = "stochastic"  # the same as `method.paper_policy` in config.yaml (what runs use)
+    network: LateFusionGRU
 
-    def build_network(self, model_cfg: DictConfig, dims: Any) -> LateFusionGRU:
+    paper_policy = "stochastic"  # the same as `method.paper_policy` in config.yaml (what runs use)
+    schemas = BlockSchemas(model=ModelConfig, loss=LossConfig)
+
+    def build_network(self, model_cfg: DictConfig, dims: DataDims) -> LateFusionGRU:
         return LateFusionGRU(
             (dims.text_dim, dims.audio_dim, dims.vision_dim),
             self.output_dim,
@@ -49,5 +53,5 @@ class LateGRU(MSAMethod):
             if bool(there[:, j].any())
         }
         unimodal_loss = sum(parts.values()) / len(MODALITIES)
-        loss = task + float(self.cfg.loss.unimodal_weight) * unimodal_loss
+        loss = task + self.cfg.loss.unimodal_weight * unimodal_loss
         return {"loss": loss, "task": task, **parts}
