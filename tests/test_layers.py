@@ -48,8 +48,8 @@ LAYERS: dict[str, int] = {
     "msabench.cli": 7,
     "msabench.cli_run": 7,  # the handlers of run, list, check and data export
     "msabench.cli_sweep": 7,  # the handlers of sweep and leaderboard
+    "msabench.tools": 7,  # measurement and check scripts (python -m msabench.tools.<name>): entry points
 }
-BENCH_SCRIPTS = "msabench.bench_"  # measurement scripts (python -m msabench.bench_*): entry points, layer 7
 # Lazy imports allowed to close a cycle, with the reason; keep this list short.
 ALLOWED_CYCLE_EDGES: dict[tuple[str, str], str] = {
     # The backend factory picks a cluster backend by name; those subclass Backend from the same module. Left
@@ -84,8 +84,6 @@ MODULES = _modules()
 
 
 def _layer(module: str) -> int | None:
-    if module.startswith(BENCH_SCRIPTS):
-        return LAYERS["msabench.cli"]
     matches = [p for p in LAYERS if module == p or module.startswith(p + ".")]
     return LAYERS[max(matches, key=len)] if matches else None
 
@@ -194,6 +192,25 @@ def test_the_graph_is_read() -> None:
     typed = {(e.source, e.target) for e in EDGES if e.kind == "typing"}
     assert ("msabench.models", "msabench.models.base") in typed
     assert _layer("msabench.leaderboard.markdown") == 6 and _layer("msabench.core.io") == 0
+
+
+def test_every_package_folder_is_installed() -> None:
+    # pyproject.toml lists the packages (the folders map onto msabench through package-dir): a folder missing
+    # there works in an editable install and is absent from a wheel.
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    folders = {m for m, path in MODULES.items() if path.name == "__init__.py"}
+    assert folders == listed, {"unlisted": sorted(folders - listed), "no folder": sorted(listed - folders)}
+
+
+def test_the_tools_are_scripts_nothing_in_the_package_imports() -> None:
+    # Measurement and check scripts live in msabench.tools, not beside the CLI and the store.
+    tools = sorted(m for m in MODULES if m.startswith("msabench.tools."))
+    assert tools and all('if __name__ == "__main__":' in MODULES[m].read_text() for m in tools), tools
+    root = [m for m in MODULES if m.count(".") == 1 and m.startswith("msabench.") and "bench_" in m]
+    assert not root, root
+    imported = [f"{e.source} imports {e.target}" for e in EDGES if e.target.startswith("msabench.tools")]
+    assert not [i for i in imported if not i.startswith("msabench.tools")], imported
 
 
 @pytest.mark.parametrize(

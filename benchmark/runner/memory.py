@@ -4,9 +4,9 @@ On Linux, glibc's allocator keeps the memory of freed tensors in its heap for re
 change from batch to batch (every batch is padded to its own longest sample; DERL's masked compressor and
 decoders follow them) the heap fragments: freed blocks no later tensor fits, counted as resident memory. The
 main job's anonymous resident memory grew by about 0.3 GiB an epoch (1.95 GiB after epoch 1, 3.09 GiB after
-epoch 5; ``python -m msabench.bench_epoch_memory``), which a sweep worker that trains run after run would
-carry to the end. ``malloc_trim(0)`` returns every free page of every arena to the system; done after each
-training epoch, each validation pass and the test, it keeps the heap at what the run really holds.
+epoch 5; ``python -m msabench.tools.bench_epoch_memory``), which a sweep worker that trains run after run
+would carry to the end. ``malloc_trim(0)`` returns every free page of every arena to the system; done after
+each training epoch, each validation pass and the test, it keeps the heap at what the run really holds.
 Elsewhere (macOS, musl, Windows) there is no such call and nothing is done.
 """
 

@@ -45,8 +45,8 @@ class RunRequest:
         rerun: train again even when a finished run with the same key exists (the old one is kept, renamed).
         accept_stale: reuse a finished run with the same key although other code made it (its recorded code
             fingerprint differs from today's, or it records none); without it such a run is trained again.
-        profiler: a Lightning profiler given to every trainer of the run (``msabench.bench_profile``); it
-            does not change what is trained and is not part of the run key.
+        profiler: a Lightning profiler given to every trainer of the run (``msabench.tools.bench_profile``);
+            it does not change what is trained and is not part of the run key.
     """
 
     method: str

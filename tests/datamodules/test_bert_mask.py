@@ -10,7 +10,7 @@ import torch
 from transformers import AutoModel
 
 from msabench.datamodules.bert_mask import bert_attention_mask
-from msabench.gpu_check import cpu_sync_proxy
+from msabench.tools.gpu_check import cpu_sync_proxy
 
 
 @pytest.mark.parametrize("implementation", ["sdpa", "eager"])

@@ -13,11 +13,11 @@ from collections import Counter
 import pytest
 import torch
 
-from msabench.gpu_check import cpu_sync_proxy
 from msabench.models.components.layers import accelerator_paths, gathers_cheaply, masked_mean
 from msabench.models.components.text import TextEncoder
 from msabench.models.derl.network import DERL, TokenCompressor
 from msabench.models.umdf.dfim import DFIM, resample_onto
+from msabench.tools.gpu_check import cpu_sync_proxy
 
 
 def _valid(batch: int, length: int, generator: torch.Generator, low: int = 1) -> torch.Tensor:

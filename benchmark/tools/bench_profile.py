@@ -1,6 +1,6 @@
 """Where a run's time goes: data, protocol and text view, forward/backward, validation, logging, checkpoints.
 
-Run ``python -m msabench.bench_profile`` to profile the README's main job (``msabench run --method derl
+Run ``python -m msabench.tools.bench_profile`` to profile the README's main job (``msabench run --method derl
 --protocol intra --rate 0.3``); ``--max-epochs`` and ``--limit-batches`` keep a profile short, and any
 ``key=value`` overrides pass through as they do for ``msabench run``. The run is the real one (same config,
 seed and selection), trained into a temporary directory; Lightning's simple profiler times each hook, and the
@@ -156,7 +156,7 @@ def render(seconds: Mapping[str, float]) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     """Profile one run and print its phases (seconds and share of the wall time)."""
     description = (__doc__ or "").split("\n")[0]
-    parser = argparse.ArgumentParser(prog="python -m msabench.bench_profile", description=description)
+    parser = argparse.ArgumentParser(prog="python -m msabench.tools.bench_profile", description=description)
     parser.add_argument("--method", default="derl")
     parser.add_argument("--protocol", default="intra")
     parser.add_argument("--rate", type=float, default=None, help="default 0.3 (with --protocol intra)")

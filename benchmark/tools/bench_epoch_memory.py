@@ -1,9 +1,10 @@
 """Resident memory of a run, epoch by epoch: does it grow as the epochs go by?
 
-Run ``python -m msabench.bench_epoch_memory`` for the README's main job (``msabench run --method derl
+Run ``python -m msabench.tools.bench_epoch_memory`` for the README's main job (``msabench run --method derl
 --protocol intra --rate 0.3``), or give another run's arguments after ``--``::
 
-    python -m msabench.bench_epoch_memory -- --method lf_dnn --protocol intra --rate 0.3 trainer.max_epochs=5
+    python -m msabench.tools.bench_epoch_memory -- --method lf_dnn --protocol intra --rate 0.3 \
+        trainer.max_epochs=5
 
 It starts the run as a user would, in a process of its own writing to a pipe (so the run prints one line per
 epoch), samples that process's anonymous resident memory (``RssAnon`` in ``/proc/PID/status``: the heap,

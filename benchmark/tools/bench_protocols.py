@@ -2,8 +2,8 @@
 
 Usage::
 
-    python -m msabench.bench_protocols                 # CPU, one thread, batch of 64
-    python -m msabench.bench_protocols --threads 4 --device cuda
+    python -m msabench.tools.bench_protocols                 # CPU, one thread, batch of 64
+    python -m msabench.tools.bench_protocols --threads 4 --device cuda
 
 Prints the mean wall time per call (after a warm-up) of ``apply_setting`` for each evaluation protocol and of
 ``apply`` for each training policy, and each one's share of one ``lf_dnn`` training step (forward, L1 loss,
@@ -97,7 +97,7 @@ def lf_dnn_step(batch: Batch, device: torch.device) -> Callable[[int], object]:
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark and print one row per protocol or policy."""
     parser = argparse.ArgumentParser(
-        prog="python -m msabench.bench_protocols", description=__doc__.split("\n")[0]
+        prog="python -m msabench.tools.bench_protocols", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from msabench import bench_profile as bp
+from msabench.tools import bench_profile as bp
 
 
 def test_nested_actions_are_counted_once() -> None:

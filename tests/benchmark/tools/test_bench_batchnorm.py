@@ -10,10 +10,10 @@ import yaml
 from omegaconf import OmegaConf
 
 from msabench import results as store
-from msabench.bench_batchnorm import main, predict_with, report
 from msabench.errors import OutputError
 from msabench.runner import RunRequest, execute, make_setting, reopen
 from msabench.runner.reopen import as_overrides
+from msabench.tools.bench_batchnorm import main, predict_with, report
 
 FAST = ["data.options.n_scale=0.05", "trainer.max_epochs=2", "trainer.patience=null", "data.batch_size=16"]
 SETTINGS = [make_setting("intra", 0.5), make_setting("inter", condition="t")]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from msabench import bench_mmsa
 from msabench.datamodules.synthetic import generate, synthetic_encoder, write_pickle
+from msabench.tools import bench_mmsa
 
 
 @pytest.fixture(scope="module")

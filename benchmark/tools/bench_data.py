@@ -1,6 +1,6 @@
 """Time the data pipeline: generate each synthetic variant, load it, and iterate once over its training split.
 
-Run ``python -m msabench.bench_data`` (``--help`` for options). Generation goes to a temporary cache
+Run ``python -m msabench.tools.bench_data`` (``--help`` for options). Generation goes to a temporary cache
 directory, so the numbers include writing, hashing and reading back the pickle, as a first run does.
 """
 

@@ -1,7 +1,7 @@
 """A short check for a GPU machine: every method, every protocol and training policy, a few steps each.
 
-Run ``python -m msabench.gpu_check`` on a machine with CUDA. For each method it trains a few steps and tests
-once under the protocols (intra, inter, condition) and the training policies (complete, matched, lnln,
+Run ``python -m msabench.tools.gpu_check`` on a machine with CUDA. For each method it trains a few steps and
+tests once under the protocols (intra, inter, condition) and the training policies (complete, matched, lnln,
 conditions, stochastic), through the real runner, with masks and text re-encoding on the device, and:
 
 - checks that the method's training step and the training batch's protocol (masks, re-encoding) never make
@@ -294,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from msabench.runner import quiet_lightning
 
     description = (__doc__ or "").split("\n")[0]
-    parser = argparse.ArgumentParser(prog="python -m msabench.gpu_check", description=description)
+    parser = argparse.ArgumentParser(prog="python -m msabench.tools.gpu_check", description=description)
     parser.add_argument("--methods", default=None, help="comma-separated (default: every registered method)")
     parser.add_argument("--steps", type=int, default=6, help="training steps per case (the first is warm-up)")
     parser.add_argument("--smoke", action="store_true", help="tiny data and widths (the CPU test)")

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m msabench.bench_batchnorm RUN_DIR [RUN_DIR ...] [--settings condition:t,intra@0.3]
+    python -m msabench.tools.bench_batchnorm RUN_DIR [RUN_DIR ...] [--settings condition:t,intra@0.3]
 
 Every evaluation in the suite normalises with the statistics a layer kept over training (BatchNorm, and the
 masked feature normalisation some methods put on their inputs), so that a sample's prediction depends on
@@ -199,7 +199,7 @@ def recorded_accuracy(run_dir: Path) -> dict[str, float]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Test each run's checkpoint with running and with batch statistics; print the table."""
     parser = argparse.ArgumentParser(
-        prog="python -m msabench.bench_batchnorm", description=(__doc__ or "").split("\n")[0]
+        prog="python -m msabench.tools.bench_batchnorm", description=(__doc__ or "").split("\n")[0]
     )
     parser.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="finished run directories")
     parser.add_argument(

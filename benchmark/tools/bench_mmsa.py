@@ -1,6 +1,6 @@
 """msabench's ``lf_dnn`` against MMSA's own LF_DNN loop: seconds per epoch and test metrics, seed by seed.
 
-Run ``python -m msabench.bench_mmsa --data-path FILE.pkl`` (a pickle from ``msabench data export
+Run ``python -m msabench.tools.bench_mmsa --data-path FILE.pkl`` (a pickle from ``msabench data export
 synthetic --out FILE.pkl``, or any MMSA MOSI-format file; without ``--data-path`` the default synthetic data
 are exported to a temporary directory first). Both loops train on the same file with MMSA's MOSI
 hyperparameters (``lf_dnn``'s ``mosi`` config block is MMSA's ``config_regression.json``), the same seeds, in
@@ -214,7 +214,7 @@ def render(results: Sequence[LoopResult]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Train both loops on every seed and print the table; 2 when MMSA is missing."""
     description = (__doc__ or "").split("\n")[0]
-    parser = argparse.ArgumentParser(prog="python -m msabench.bench_mmsa", description=description)
+    parser = argparse.ArgumentParser(prog="python -m msabench.tools.bench_mmsa", description=description)
     parser.add_argument("--data-path", type=Path, default=None, help="an MMSA MOSI-format pickle")
     parser.add_argument("--seeds", default="1111,1112,1113,1114")
     parser.add_argument("overrides", nargs="*", help="key=value overrides for msabench's side")

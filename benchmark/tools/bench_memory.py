@@ -1,6 +1,6 @@
 """Peak memory of a run on MOSEI-sized data: anonymous (RssAnon) and file-backed (RssFile), phase by phase.
 
-Run ``python -m msabench.bench_memory --out /tmp/msabench-mem`` (``--help`` for options). It writes a
+Run ``python -m msabench.tools.bench_memory --out /tmp/msabench-mem`` (``--help`` for options). It writes a
 MOSEI-shaped MMSA pickle (unaligned: text 50x768, audio 500x74, vision 500x35; 16326 / 1871 / 4659 samples at
 ``--scale 1``, about 8.5 GB of float32) without holding it in RAM: every array is filled in blocks into a
 memory-mapped file and pickled from there (protocol 5, so the pickler writes the mapped bytes instead of a
@@ -236,7 +236,15 @@ def main() -> None:
     if args.generate and (args.dataset == "mosei" or args.data_path is not None):
         sys.exit("error: --generate needs a synthetic --dataset and no --data-path")
     results: dict[str, Any] = {}
-    argv = [sys.executable, "-m", "msabench.bench_memory", "--out", str(args.out), "--dataset", args.dataset]
+    argv = [
+        sys.executable,
+        "-m",
+        "msabench.tools.bench_memory",
+        "--out",
+        str(args.out),
+        "--dataset",
+        args.dataset,
+    ]
     argv += ["--method", args.method, "--batches", str(args.batches), "--batch-size", str(args.batch_size)]
     argv += ["--scale", str(args.scale)] + (["--generate"] if args.generate else [])
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -2,8 +2,8 @@
 
 Usage::
 
-    python -m msabench.bench_text_view                          # every method, the default data, lnln
-    python -m msabench.bench_text_view --methods derl,umdf --output results/bench_text_view
+    python -m msabench.tools.bench_text_view                          # every method, the default data, lnln
+    python -m msabench.tools.bench_text_view --methods derl,umdf --output results/bench_text_view
 
 For each method, one model per text view (``stored``: dropped tokens zeroed in BERT-style contextual features;
 ``reencoded``: the damaged sentence re-encoded by the data's own encoder) is trained under the same policy

@@ -4,8 +4,8 @@ Each worker count gets a fresh output directory, so every run is trained (nothin
 process gets ``cores // N`` torch threads, so the comparison is one process using every core against N
 processes sharing them::
 
-    python -m msabench.bench_sweep --config quick --workers 1 2
-    python -m msabench.bench_sweep --config quick --methods lf_dnn,mmin --workers 1 2 --json speedup.json
+    python -m msabench.tools.bench_sweep --config quick --workers 1 2
+    python -m msabench.tools.bench_sweep --config quick --methods lf_dnn,mmin --workers 1 2 --json out.json
 
 Other processes on the machine distort the numbers: report the load along with them.
 """
@@ -66,9 +66,9 @@ def measure(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``python -m msabench.bench_sweep --config quick --workers 1 2``."""
+    """Command line: ``python -m msabench.tools.bench_sweep --config quick --workers 1 2``."""
     parser = argparse.ArgumentParser(
-        prog="python -m msabench.bench_sweep",
+        prog="python -m msabench.tools.bench_sweep",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -5,8 +5,8 @@ against a Ray instance started here with every core and ``--cpus-per-run cores /
 directories and nothing reused, so the difference is what Ray adds: starting the instance, a fresh worker
 process per run (``max_calls=1``: torch and Lightning imported again for every run), the shared-root probe::
 
-    python -m msabench.bench_executors --config quick --workers 2
-    python -m msabench.bench_executors --config quick --methods lf_dnn --limit 2 --workers 2   # a 2-run cut
+    python -m msabench.tools.bench_executors --config quick --workers 2
+    python -m msabench.tools.bench_executors --config quick --methods lf_dnn --limit 2 --workers 2  # 2 runs
 
 Other processes on the machine distort the numbers: report the load along with them.
 """
@@ -69,9 +69,9 @@ def measure(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``python -m msabench.bench_executors --config quick --workers 2``."""
+    """Command line: ``python -m msabench.tools.bench_executors --config quick --workers 2``."""
     parser = argparse.ArgumentParser(
-        prog="python -m msabench.bench_executors",
+        prog="python -m msabench.tools.bench_executors",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

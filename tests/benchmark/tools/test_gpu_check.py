@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 import torch
 
-from msabench import gpu_check
+from msabench.tools import gpu_check
 
 
 def test_proxy_counts_synchronising_calls_by_site_and_restores_them() -> None:
