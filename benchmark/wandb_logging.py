@@ -151,7 +151,7 @@ def _run_for(prepared: PreparedRun) -> Any | None:
         return _RUNS[key]
     finish_leftovers()  # a run of this process that never reached its test failed
     cfg = prepared.cfg
-    from msabench.config_schema import plain_dict
+    from msabench.config.schema import plain_dict
 
     config = plain_dict(cfg)
     config.update(

@@ -18,7 +18,7 @@ built-in methods and plugins alike.
 
 The names, a built-in method's ``config.yaml`` and its block schemas (``<name>/config.py``) are also known
 without importing any method (:func:`known_names`, :func:`builtin_config`): the command line checks a run's
-names and config with them before torch and Lightning load (:mod:`msabench.preflight`).
+names and config with them before torch and Lightning load (:mod:`msabench.config.preflight`).
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ A method's ``config.py`` declares ``ModelConfig`` (extending :class:`TextEncoder
 (extending :class:`LossConfig`: its loss weights) and, when it adds optimiser keys of its own (per-group
 learning rates), ``OptimConfig`` (extending :class:`OptimConfig`). Their fields carry no defaults: the values,
 with their sources, live in the method's ``config.yaml``. The command line types the composed ``model``,
-``loss`` and ``optim`` blocks with them (:mod:`msabench.preflight`), so a mistyped or unknown key is one line
-before anything is written.
+``loss`` and ``optim`` blocks with them (:mod:`msabench.config.preflight`), so a mistyped or unknown key is
+one line before anything is written.
 
 It lives apart from :mod:`msabench.models.base` (which loads torch and Lightning) for that reason.
 """

@@ -33,10 +33,7 @@ LAYERS: dict[str, int] = {
     "msabench.datamodules": 2,
     "msabench.metrics": 3,
     "msabench.models": 4,
-    "msabench.config": 5,
-    "msabench.config_checks": 5,
-    "msabench.config_schema": 5,
-    "msabench.preflight": 5,  # a run's inputs checked torch-free, used by the runner and the CLI
+    "msabench.config": 5,  # composition, schema, checks, and preflight (a run's inputs checked torch-free)
     "msabench.results": 5,
     "msabench.runner": 5,
     "msabench.wandb_logging": 5,  # the runner's W&B logger; typed structurally, it imports nothing above
@@ -45,9 +42,7 @@ LAYERS: dict[str, int] = {
     "msabench.sweep": 6,
     "msabench.testing": 6,  # the generic every-method checks (msabench check): they drive the runner
     "msabench": 7,  # the package root (Python API) and the CLI
-    "msabench.cli": 7,
-    "msabench.cli_run": 7,  # the handlers of run, list, check and data export
-    "msabench.cli_sweep": 7,  # the handlers of sweep and leaderboard
+    "msabench.cli": 7,  # the parser (its __init__) and the handlers of every command
     "msabench.tools": 7,  # measurement and check scripts (python -m msabench.tools.<name>): entry points
 }
 # Lazy imports allowed to close a cycle, with the reason; keep this list short.
@@ -188,7 +183,7 @@ def test_the_graph_is_read() -> None:
     # The parser sees what is there: a known top-level, a lazy and a type-only import.
     kinds = {(e.source, e.target): e.kind for e in EDGES}
     assert kinds[("msabench.protocols.masks", "msabench.core.batch")] == "top"
-    assert kinds[("msabench.cli_run", "msabench.runner")] == "lazy"
+    assert kinds[("msabench.cli.run", "msabench.runner")] == "lazy"
     typed = {(e.source, e.target) for e in EDGES if e.kind == "typing"}
     assert ("msabench.models", "msabench.models.base") in typed
     assert _layer("msabench.leaderboard.markdown") == 6 and _layer("msabench.core.io") == 0

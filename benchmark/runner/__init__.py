@@ -15,7 +15,7 @@ retraining. The parts, one job each:
 - :mod:`~msabench.runner.reopen`: a finished run rebuilt from its directory, to test its checkpoint anew.
 """
 
-from msabench.preflight import make_setting
+from msabench.config.preflight import make_setting
 from msabench.runner.api import run
 from msabench.runner.checks import check_request
 from msabench.runner.execute import execute, execute_prepared

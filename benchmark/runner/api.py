@@ -8,8 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from msabench import preflight
-from msabench.config import EPOCH_CAP_KEY
+from msabench.config import EPOCH_CAP_KEY, preflight
 from msabench.core.vocabulary import TEXT_VIEW_CHOICES
 from msabench.errors import ConfigError
 from msabench.runner.execute import execute

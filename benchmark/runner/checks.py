@@ -7,7 +7,7 @@ from pathlib import Path
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig
 
-from msabench.config_checks import check_run_config
+from msabench.config.checks import check_run_config
 from msabench.datamodules import DataDims
 from msabench.errors import ConfigError
 from msabench.metrics import METRIC_NAMES

@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from msabench.config_schema import plain_dict
+from msabench.config.schema import plain_dict
 from msabench.datamodules import build_datamodule
 from msabench.errors import ConfigError, DataWarning
 from msabench.protocols import Setting, build_policy

@@ -11,8 +11,8 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from msabench import results as store
+from msabench.config.preflight import make_setting
 from msabench.errors import MSABenchError, OutputError
-from msabench.preflight import make_setting
 from msabench.protocols import Setting
 from msabench.runner.prepare import prepare
 from msabench.runner.request import PreparedRun, RunRequest

@@ -14,12 +14,12 @@ from typing import Any
 from omegaconf import DictConfig
 
 from msabench import config as config_lib
+from msabench.config.preflight import config_flags
 from msabench.core.vocabulary import POLICIES, POLICY_CHOICES
 from msabench.datamodules import get_dataset
 from msabench.errors import UnknownNameError
 from msabench.models import get as get_method
 from msabench.models.base import MSAMethod
-from msabench.preflight import config_flags
 from msabench.protocols import Setting
 from msabench.protocols.policies import policy_class
 from msabench.runner.identity import CodeFingerprint

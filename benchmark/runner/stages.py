@@ -10,7 +10,7 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from msabench.config_schema import merge_typed, plain_dict
+from msabench.config.schema import merge_typed, plain_dict
 from msabench.models.base import MSAMethod
 from msabench.protocols import Setting, build_policy
 from msabench.runner.console import EpochLines, RunProgressBar, StageView, uses_bar

@@ -10,7 +10,7 @@ from typing import Any
 import lightning as L
 from omegaconf import DictConfig
 
-from msabench.config_schema import plain_dict
+from msabench.config.schema import plain_dict
 from msabench.metrics import UndefinedMetricWarning
 from msabench.runner.console import uses_bar
 from msabench.runner.memory import ReleaseFreedMemory

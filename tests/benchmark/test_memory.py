@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from msabench import preflight
+from msabench.config import preflight
 from msabench.runner import memory
 from msabench.runner.memory import ReleaseFreedMemory, release_freed_memory
 from msabench.runner.trainer import build_trainer

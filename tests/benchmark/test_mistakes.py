@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from msabench.cli import main
-from msabench.cli_run import format_table
+from msabench.cli.run import format_table
 
 FAST = ["data.options.n_scale=0.05", "trainer.fast_dev_run=true"]
 SWEEP_FLAGS = {"--methods": "lf_dnn", "--rates": "intra=0.3", "--seeds": "1111", "--workers": "0"}

@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 
 from msabench import config as config_lib
 from msabench.cli import main
-from msabench.config_schema import expected_type
+from msabench.config.schema import expected_type
 from msabench.datamodules import DATASETS
 from msabench.errors import ConfigError
 from msabench.models import get

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from msabench.config_schema import merge_typed, set_struct_all, type_error, typed_block, typed_defaults
+from msabench.config.schema import merge_typed, set_struct_all, type_error, typed_block, typed_defaults
 from msabench.datamodules.registry import get_dataset
 from msabench.errors import ConfigError, UnknownKeyError
 

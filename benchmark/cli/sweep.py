@@ -44,7 +44,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         "seeds": args.seeds,
         "train_policy": args.train_policy,
     }
-    from msabench.cli_run import max_epochs_override
+    from msabench.cli.run import max_epochs_override
 
     text_flags = [f"data.bert_path={args.bert_path}"] if args.bert_path else []
     text_flags += [f"data.text_view={args.text_view}"] if args.text_view else []
@@ -125,8 +125,8 @@ def _preflight(spec: Any, output: Path, data_root: str | None) -> None:
     blocks, so a misspelt key or a value out of range is one line in well under a second; a plugin's config
     is checked with every job after torch loads (:func:`_check_jobs`).
     """
-    from msabench import preflight
-    from msabench.config_checks import SEED_MAX
+    from msabench.config import preflight
+    from msabench.config.checks import SEED_MAX
     from msabench.models import known_names
 
     for grid in spec.grids:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from msabench import preflight
+from msabench.config import preflight
 from msabench.errors import ConfigError, UnknownKeyError
 from msabench.models import builtin_config, get, names
 
@@ -84,7 +84,7 @@ def test_a_valid_run_is_checked_without_torch(tmp_path: Path) -> None:
     """What preflight checks of a valid run (a two-stage method, its stage blocks) passes, torch-free."""
     code = f"""
 import sys
-from msabench import preflight
+from msabench.config import preflight
 flags = preflight.config_flags(seed=7)
 out = preflight.check_run(method="IF-MMIN", protocol="inter", rate=2/3, condition=None, dataset="synthetic",
     train_policy="paper", data_path=None, data_root=None, output={str(tmp_path / "runs")!r}, flags=flags,

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from omegaconf import OmegaConf
 
-from msabench import config as config_lib
-from msabench.config_schema import RunConfig
+from msabench.config import composition as config_lib
+from msabench.config.schema import RunConfig
 from msabench.errors import ConfigError, UnknownNameError
 from msabench.runner import RunRequest, check_request, make_setting
 

@@ -11,12 +11,12 @@ from msabench.errors import ConfigError
 # Each handler imports what it needs inside its body, so that `msabench --help` and the light commands never
 # load the torch and Lightning they do not use.
 
-SEED_RANGE = "0 to 4294967295"  # numpy's and Lightning's seeding (msabench.config_checks.SEED_MAX)
+SEED_RANGE = "0 to 4294967295"  # numpy's and Lightning's seeding (msabench.config.checks.SEED_MAX)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Train, select and test one setting; print the result table."""
-    from msabench import preflight
+    from msabench.config import preflight
 
     data_root = args.data_root or os.environ.get("MSABENCH_DATA")
     overrides = [*args.overrides, *max_epochs_override(args.max_epochs)]
@@ -149,8 +149,7 @@ def _list_keys(method: str, dataset: str) -> int:
     """Every key a ``key=value`` override may set, with its value in the method's composed config."""
     from omegaconf import DictConfig, OmegaConf
 
-    from msabench import preflight
-    from msabench.config import EPOCH_CAP_KEY, FREE_FORM_BLOCKS
+    from msabench.config import EPOCH_CAP_KEY, FREE_FORM_BLOCKS, preflight
 
     method, dataset = preflight.method_name(method, "--method"), preflight.dataset_name(dataset, "--dataset")
     cfg = preflight.compose_config(method, dataset)

@@ -19,8 +19,8 @@ from typing import Any
 from omegaconf import DictConfig
 
 from msabench import config as config_lib
-from msabench.config_checks import check_run_config
-from msabench.config_schema import merge_typed
+from msabench.config.checks import check_run_config
+from msabench.config.schema import merge_typed
 from msabench.core.vocabulary import POLICY_CHOICES, RATE_PROTOCOLS
 from msabench.datamodules.registry import MMSA_DATAMODULE, get_dataset
 from msabench.errors import ConfigError, DatasetNotFoundError, UnknownNameError

@@ -10,8 +10,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import NoReturn, TextIO
 
-from msabench.cli_run import cmd_check, cmd_export, cmd_list, cmd_run
-from msabench.cli_sweep import cmd_leaderboard, cmd_sweep
+from msabench.cli.run import cmd_check, cmd_export, cmd_list, cmd_run
+from msabench.cli.sweep import cmd_leaderboard, cmd_sweep
 from msabench.core.messages import show_messages
 from msabench.core.signals import Interrupted, stop_on_signals
 from msabench.core.vocabulary import TEXT_VIEW_CHOICES
@@ -342,7 +342,3 @@ def _add_sweep_parsers(sub: argparse._SubParsersAction) -> None:
     )
     board.add_argument("--wandb", action="store_true", help="log the leaderboard and plots to W&B")
     board.set_defaults(handler=cmd_leaderboard)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -4,7 +4,7 @@ The schemas hold the types; ``configs/defaults.yaml`` holds the values with thei
 is written once. :func:`typed_defaults` merges the two; every later merge (the method's config, its dataset
 blocks, CLI flags, ``key=value`` overrides) is then checked against the types, and values arrive typed (an
 ``int`` field holds an int), so no reader casts them. Ranges (a seed's bounds, a positive learning rate) are
-checked by :mod:`msabench.config_checks`.
+checked by :mod:`msabench.config.checks`.
 
 A method's ``config.yaml`` may add keys of its own to ``loss``, ``optim`` and ``model`` (its loss weights, its
 per-group learning rates, its network's widths); the dataclasses of its ``config.py`` type them

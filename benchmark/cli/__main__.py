@@ -1,0 +1,5 @@
+"""``python -m msabench.cli``: the ``msabench`` command."""
+
+from msabench.cli import main
+
+raise SystemExit(main())
