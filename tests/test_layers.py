@@ -34,7 +34,7 @@ LAYERS: dict[str, int] = {
     "msabench.metrics": 3,
     "msabench.models": 4,
     "msabench.config": 5,  # composition, schema, checks, and preflight (a run's inputs checked torch-free)
-    "msabench.results": 5,
+    "msabench.store": 5,
     "msabench.runner": 5,
     "msabench.wandb_logging": 5,  # the runner's W&B logger; typed structurally, it imports nothing above
     "msabench.leaderboard": 6,

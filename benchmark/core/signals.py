@@ -5,7 +5,7 @@ Lightning turns the first into a ``SystemExit`` with status 0 at the end of a ba
 ``sys.exit(1)``, and either would leave a run looking like it ended normally. Under :func:`stop_on_signals`
 both raise :class:`Interrupted` instead: a ``BaseException``, so no ``except Exception`` records the stop as
 a failed run, and the results store keeps the attempt's staging directory with its resume point
-(:class:`msabench.results.Attempt`). The command line turns it into one line and the shell's status for
+(:class:`msabench.store.Attempt`). The command line turns it into one line and the shell's status for
 the signal (130 for SIGINT, 143 for SIGTERM).
 """
 

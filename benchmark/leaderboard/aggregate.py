@@ -1,6 +1,6 @@
 """From tidy rows to the leaderboard: datasets kept apart by data identity, seeds checked, points aggregated.
 
-Input is the tidy store (one row per run x setting x metric, :mod:`msabench.results`); every aggregate is
+Input is the tidy store (one row per run x setting x metric, :mod:`msabench.store`); every aggregate is
 derived from those rows and never stored in their place. Per point (rate or condition): the mean over seeds,
 the population std (``ddof = 0``, as MMSA) and ``n`` seeds, with the paired comparison against the reference.
 """
@@ -35,7 +35,7 @@ def build(
     """Aggregate tidy rows into the leaderboard.
 
     Args:
-        tidy: rows with the columns of :data:`msabench.results.RESULT_COLUMNS` (``config_id`` optional).
+        tidy: rows with the columns of :data:`msabench.store.RESULT_COLUMNS` (``config_id`` optional).
         reference: the method compared against (paired differences, ``er_raw``); None for no comparison. A
             reference absent from a dataset only leaves that dataset without comparisons.
         pool_across_code: pool an entry's runs although different code made them (their code versions,

@@ -12,7 +12,7 @@ from typing import Final
 import pandas as pd
 from omegaconf import OmegaConf
 
-from msabench import results as store
+from msabench import store
 from msabench.config import config_hash
 from msabench.core.io import check_results_roots
 from msabench.core.parse import parse_seeds

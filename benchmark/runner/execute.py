@@ -15,7 +15,7 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from msabench import config as config_lib
-from msabench import results as store
+from msabench import store
 from msabench.core.io import check_writable_dir
 from msabench.models.base import count_parameters
 from msabench.protocols import Setting

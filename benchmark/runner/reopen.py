@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 from omegaconf import OmegaConf
 
-from msabench import results as store
+from msabench import store
 from msabench.config.preflight import make_setting
 from msabench.errors import MSABenchError, OutputError
 from msabench.protocols import Setting

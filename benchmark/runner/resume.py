@@ -3,9 +3,9 @@
 An attempt can die at any time: a preempted cluster job, a lost node, a session that ends. At the end of
 every epoch the stage in training saves its whole state (weights, optimizer, schedulers, loop counters, the
 selection checkpoint's and early stopping's state, torch's random generators), and the attempt records the
-resume point in its staging directory (:func:`msabench.results.write_resume`). A finished stage leaves a
+resume point in its staging directory (:func:`msabench.store.write_resume`). A finished stage leaves a
 record of what it selected. The next attempt at the same run, on the same code, adopts the staging directory
-(:class:`msabench.results.Attempt`): its stages skip what finished, and the stage in training carries on from
+(:class:`msabench.store.Attempt`): its stages skip what finished, and the stage in training carries on from
 its last epoch. A training step draws no randomness from outside torch (the shuffle and the policy's masks are
 functions of (seed, epoch)), so a resumed run is the run that was never stopped; the runner's tests check this
 number for number.
@@ -26,7 +26,7 @@ import lightning as L
 import pandas as pd
 import torch
 
-from msabench import results as store
+from msabench import store
 from msabench.core.io import atomic_write
 from msabench.runner.identity import source_digest
 

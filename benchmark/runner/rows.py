@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from msabench import config as config_lib
-from msabench import results as store
+from msabench import store
 from msabench.protocols import Setting
 from msabench.runner.identity import git_commit, version
 

@@ -19,7 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Final, TextIO
 
-from msabench import results as store
+from msabench import store
 from msabench.core.io import atomic_write, slug
 from msabench.core.messages import duration
 from msabench.core.signals import Interrupted

@@ -23,7 +23,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from msabench import results as store
+from msabench import store
 from msabench.core.io import atomic_write
 from msabench.errors import ConfigError
 from msabench.sweep.executors import THREAD_VARS, Backend, Resources, Verdict

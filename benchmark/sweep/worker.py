@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from msabench import results as store
+from msabench import store
 from msabench.core.messages import show_messages
 from msabench.core.signals import stop_on_signals
 from msabench.errors import MSABenchError

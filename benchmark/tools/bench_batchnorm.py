@@ -36,9 +36,9 @@ from torch import nn
 
 from msabench.errors import ConfigError, MSABenchError
 from msabench.models.base import MSAMethod
-from msabench.results import read_run
 from msabench.runner import PreparedRun, build_final_module, load_checkpoint, quiet_lightning, reopen
 from msabench.runner.trainer import build_trainer
+from msabench.store import read_run
 
 STATISTICS = ("running", "batch")
 

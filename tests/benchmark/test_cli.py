@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from msabench.cli import main
-from msabench.results import RESULT_COLUMNS
+from msabench.store import RESULT_COLUMNS
 
 FAST = ["trainer.max_epochs=1", "data.options.n_scale=0.05", "data.batch_size=16"]
 

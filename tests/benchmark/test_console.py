@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from msabench import results as store
+from msabench import store
 from msabench.core.messages import duration
 from msabench.runner.console import EpochLines, RunProgressBar, StageView, result_lines
 from msabench.runner.resume import ResumeClock

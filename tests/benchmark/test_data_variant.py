@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from msabench.protocols import Setting
-from msabench.results import RESULTS_FILE
 from msabench.runner import RunRequest, execute, prepare
+from msabench.store import RESULTS_FILE
 
 OVERRIDES = [
     "trainer.max_epochs=1",

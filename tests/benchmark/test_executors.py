@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
-from msabench import results as store
+from msabench import store
 from msabench import sweep as sw
 from msabench.cli import main
 from msabench.errors import ConfigError

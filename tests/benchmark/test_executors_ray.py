@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from msabench import results as store
+from msabench import store
 from msabench import sweep as sw
 from msabench.sweep.ray_executor import slots_for, task_options
 

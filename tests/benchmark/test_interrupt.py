@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import torch
 
-from msabench import results as store
+from msabench import store
 from msabench.cli import main
 from msabench.core.signals import Interrupted, stop_on_signals
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from msabench import leaderboard as lb
-from msabench import results as store
+from msabench import store
 from msabench.cli import main
 from msabench.core.vocabulary import ALL_CONDITIONS
 from msabench.errors import ConfigError

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from msabench import results as store
+from msabench import store
 from msabench.models import get
 from msabench.runner import RunRequest, execute, make_setting
 from msabench.runner.identity import SHARED_CODE, _method_digest, code_fingerprint, shared_code_files

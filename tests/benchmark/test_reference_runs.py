@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from msabench import results as store
+from msabench import store
 from msabench import sweep as sw
 from msabench.cli import main
 from msabench.leaderboard.aggregate import code_versions

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
-from msabench import results as store
+from msabench import store
 from msabench.protocols import Setting
 from msabench.runner import RunRequest, execute, identity
 from msabench.runner.resume import code_identity

@@ -13,7 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from msabench import results as store
+from msabench import store
 from msabench.datamodules import synthetic_text
 from msabench.datamodules.synthetic import cached_synthetic, encoder_dir
 from msabench.errors import ConfigError

@@ -20,7 +20,7 @@ from omegaconf import OmegaConf
 
 from msabench import config as config_lib
 from msabench import leaderboard as lb
-from msabench import results as store
+from msabench import store
 from msabench import sweep as sw
 from msabench.cli import main
 from msabench.core.signals import Interrupted

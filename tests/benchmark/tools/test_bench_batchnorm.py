@@ -9,7 +9,7 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from msabench import results as store
+from msabench import store
 from msabench.errors import OutputError
 from msabench.runner import RunRequest, execute, make_setting, reopen
 from msabench.runner.reopen import as_overrides

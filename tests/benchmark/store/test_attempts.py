@@ -1,4 +1,4 @@
-"""The results store under concurrent attempts, with no engine at all: staging, publication, stale staging."""
+"""Attempts at a run under concurrency, with no engine at all: staging, publication, stale staging."""
 
 from __future__ import annotations
 
@@ -13,10 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
 
-from msabench import results as store
+from msabench import store
 from msabench.protocols import Setting
 from msabench.runner import RunRequest, execute
 
@@ -56,7 +55,7 @@ def test_only_the_staging_of_a_dead_attempt_is_removed(tmp_path: Path) -> None:
         f"""
         import sys, time
         from pathlib import Path
-        from msabench import results as store
+        from msabench import store
         attempt = store.Attempt(Path({str(tmp_path / "run")!r})).__enter__()
         print(attempt.dir, flush=True)
         time.sleep(120)
@@ -163,15 +162,3 @@ def test_a_frozen_attempt_that_wakes_after_its_retry_published_changes_nothing(t
     assert store.read_status(run_dir)["pid"] == os.getpid()
     assert store.staging_dirs(root) == []  # the first attempt removed its own staging
     assert len(store.run_statuses(root)) == 1
-
-
-def test_hashes_read_back_as_text(tmp_path: Path) -> None:
-    # A hex key of digits and one "e" parses as a float (95635704e6017185 -> inf) unless read as text.
-    frame = pd.DataFrame(
-        [{"run_key": "95635704e6017185", "config_hash": "1e5", "git_commit": "0123", "value": 0.5}]
-    )
-    store.write_results(tmp_path, frame)
-    rows = store.read_run(tmp_path)
-    assert rows.loc[0, "run_key"] == "95635704e6017185"
-    assert (rows.loc[0, "config_hash"], rows.loc[0, "git_commit"]) == ("1e5", "0123")
-    assert rows.loc[0, "value"] == 0.5
