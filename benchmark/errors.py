@@ -21,7 +21,8 @@ class UnknownNameError(MSABenchError, KeyError):
         valid = sorted(valid)
         close = difflib.get_close_matches(name, valid, n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ""
-        super().__init__(f"unknown {kind} '{name}'.{hint} Valid {kind}s: {', '.join(valid)}.")
+        kinds = f"{kind[:-1]}ies" if kind.endswith("y") and kind[-2:-1] not in "aeiou" else f"{kind}s"
+        super().__init__(f"unknown {kind} '{name}'.{hint} Valid {kinds}: {', '.join(valid)}.")
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])
@@ -62,7 +63,7 @@ class OutputError(MSABenchError, OSError):
 
 
 class PluginError(MSABenchError):
-    """A method asked for by name whose plugin (an ``msabench.methods`` entry point) failed to load."""
+    """A method or dataset asked for by name whose plugin (an installed package's entry point) won't load."""
 
 
 class PluginWarning(UserWarning):

@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 # The datasets registered by msabench itself (see :func:`dataset_names` for the registry as it is now).
-DATASETS: Final[tuple[str, ...]] = dataset_names()
+DATASETS: Final[tuple[str, ...]] = dataset_names(installed=False)
 # Taken by every dataset's datamodule (the base's options); a dataset's own options come from its signature.
 _SHARED: Final[frozenset[str]] = frozenset({"pin_memory", "cache_dir"})
 

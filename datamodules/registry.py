@@ -2,7 +2,9 @@
 
 Names are case-insensitive. The datamodule class is named by its import path and imported on first use, so
 reading the registry (the CLI's list, the sweep's expansion, the runner's metric family) loads neither torch
-nor h5py. Another package adds a dataset with :func:`register_dataset`.
+nor h5py. Another package adds a dataset by declaring its :class:`DatasetSpec` under the ``msabench.datasets``
+entry-point group (``mydata = "my_package.data:SPEC"``), read on the first lookup, or by calling
+:func:`register_dataset`.
 
 >>> get_dataset("MOSEI").metric_family, get_dataset("synthetic-sims").config_block
 ('mosi', 'sims')
@@ -15,8 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
+from msabench.core.registry import Registry
 from msabench.core.vocabulary import MetricFamily
-from msabench.errors import UnknownNameError
+from msabench.errors import PluginError
 
 if TYPE_CHECKING:
     from msabench.datamodules.base import MSADataModule
@@ -59,37 +62,44 @@ class DatasetSpec:
         return getattr(importlib.import_module(module), attr)
 
 
-_REGISTRY: dict[str, DatasetSpec] = {}
+ENTRY_POINT_GROUP: Final[str] = "msabench.datasets"
+_REGISTRY: Final[Registry[DatasetSpec]] = Registry("dataset", entry_point_group=ENTRY_POINT_GROUP)
 
 
 def register_dataset(spec: DatasetSpec) -> DatasetSpec:
     """Add a dataset to the registry.
 
     Raises:
-        RuntimeError: another dataset already has the name.
+        ValueError: another dataset already has the name.
     """
-    key = spec.name.strip().lower()
-    if key in _REGISTRY and _REGISTRY[key] != spec:
-        raise RuntimeError(f"dataset '{key}' is registered twice")
-    _REGISTRY[key] = spec
+    _REGISTRY.add(spec.name, spec)
     return spec
 
 
 def get_dataset(name: str) -> DatasetSpec:
-    """The dataset registered under ``name`` (case-insensitive).
+    """The dataset registered under ``name`` (case-insensitive), an installed package's included.
 
     Raises:
         UnknownNameError: no dataset of that name; the message lists the registered ones.
+        PluginError: an installed package's dataset that fails to load, or whose spec has another name.
     """
-    spec = _REGISTRY.get(name.strip().lower())
-    if spec is None:
-        raise UnknownNameError("dataset", name, _REGISTRY)
+    spec = _REGISTRY.get(name)
+    key = name.strip().lower()
+    if not isinstance(spec, DatasetSpec) or spec.name != key:
+        raise PluginError(
+            f"dataset '{key}' of the {ENTRY_POINT_GROUP} entry points is not a DatasetSpec named '{key}': "
+            "point the entry point at the dataset's DatasetSpec"
+        )
     return spec
 
 
-def dataset_names() -> tuple[str, ...]:
-    """Registered dataset names, in registration order (synthetic variants first)."""
-    return tuple(_REGISTRY)
+def dataset_names(*, installed: bool = True) -> tuple[str, ...]:
+    """Registered dataset names, in registration order (synthetic variants first, installed ones last).
+
+    Args:
+        installed: include the datasets installed packages declare (``msabench.datasets`` entry points).
+    """
+    return tuple(_REGISTRY.names(installed=installed))
 
 
 MMSA_DATAMODULE: Final[str] = "msabench.datamodules.mmsa:MMSADataModule"

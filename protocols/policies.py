@@ -22,8 +22,9 @@ import torch
 from torch import Tensor
 
 from msabench.core.batch import Batch
+from msabench.core.registry import Registry
 from msabench.core.vocabulary import PAPER_POLICY, POLICIES
-from msabench.errors import ConfigError, UnknownNameError
+from msabench.errors import ConfigError
 from msabench.protocols.hashing import Key
 from msabench.protocols.masks import (
     NOTHING_DROPPED,
@@ -51,6 +52,11 @@ class TrainingPolicy(ABC):
     name: ClassVar[str]
     per_setting: ClassVar[bool] = False
     """Whether the policy trains one model per test setting (its runs each name their setting)."""
+
+    @classmethod
+    def build(cls, matched: Setting | None, **params: Any) -> TrainingPolicy:
+        """The policy with its checked parameters; only ``matched`` needs the test setting ``matched``."""
+        return cls(**params)
 
     @classmethod
     def validation_settings(
@@ -144,6 +150,14 @@ class MatchedPolicy(TrainingPolicy):
     per_setting: ClassVar[bool] = True
     matched: Setting
     resample: bool = False
+
+    @classmethod
+    def build(cls, matched: Setting | None, **params: Any) -> MatchedPolicy:  # noqa: D102
+        if matched is None:
+            raise ConfigError(
+                "policy 'matched' needs the test setting to match, e.g. --protocol intra --rate 0.3"
+            )
+        return cls(matched=matched, **params)
 
     @classmethod
     def validation_settings(
@@ -257,9 +271,9 @@ class StochasticPolicy(TrainingPolicy):
         return stochastic_plan(key, index, self.p_modality, self.max_frame_rate)
 
 
-_CLASSES: Final[dict[str, type[TrainingPolicy]]] = {
-    cls.name: cls for cls in (CompletePolicy, MatchedPolicy, LNLNPolicy, ConditionsPolicy, StochasticPolicy)
-}
+POLICY_CLASSES: Final[Registry[type[TrainingPolicy]]] = Registry("policy")
+for _cls in (CompletePolicy, MatchedPolicy, LNLNPolicy, ConditionsPolicy, StochasticPolicy):
+    POLICY_CLASSES.add(_cls.name, _cls)
 _BOOL_PARAMS: Final[frozenset[str]] = frozenset({"resample", "static"})
 
 
@@ -269,9 +283,7 @@ def policy_class(name: str) -> type[TrainingPolicy]:
     Raises:
         UnknownNameError: an unknown policy name (``paper`` included: resolve it first).
     """
-    if name not in _CLASSES:
-        raise UnknownNameError("policy", name, POLICIES)
-    return _CLASSES[name]
+    return POLICY_CLASSES.get(name)
 
 
 def build_policy(name: str, *, matched: Setting | None = None, **params: Any) -> TrainingPolicy:
@@ -294,9 +306,7 @@ def build_policy(name: str, *, matched: Setting | None = None, **params: Any) ->
             f"policy '{PAPER_POLICY}' means the method's own policy from its config.yaml; resolve it to "
             f"one of {', '.join(POLICIES)} before building it"
         )
-    if name not in _CLASSES:
-        raise UnknownNameError("policy", name, POLICIES)
-    cls = _CLASSES[name]
+    cls = POLICY_CLASSES.get(name)
     known = [f.name for f in fields(cls) if f.name != "matched"]
     for param, value in params.items():
         if param not in known:
@@ -304,10 +314,4 @@ def build_policy(name: str, *, matched: Setting | None = None, **params: Any) ->
             raise ConfigError(f"unknown parameter '{param}' for policy '{name}'; its parameters: {valid}")
         if param in _BOOL_PARAMS and not isinstance(value, bool):
             raise ConfigError(f"policy '{name}': {param} must be true or false, got {value!r}")
-    if cls is MatchedPolicy:
-        if matched is None:
-            raise ConfigError(
-                "policy 'matched' needs the test setting to match, e.g. --protocol intra --rate 0.3"
-            )
-        return MatchedPolicy(matched=matched, **params)
-    return cls(**params)
+    return cls.build(matched, **params)

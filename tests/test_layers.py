@@ -45,13 +45,8 @@ LAYERS: dict[str, int] = {
     "msabench.cli": 7,  # the parser (its __init__) and the handlers of every command
     "msabench.tools": 7,  # measurement and check scripts (python -m msabench.tools.<name>): entry points
 }
-# Lazy imports allowed to close a cycle, with the reason; keep this list short.
-ALLOWED_CYCLE_EDGES: dict[tuple[str, str], str] = {
-    # The backend factory picks a cluster backend by name; those subclass Backend from the same module. Left
-    # to the distributed-sweeps rebuild (the factory belongs in a module of its own).
-    ("msabench.sweep.executors", "msabench.sweep.ray_executor"): "backend factory, rebuilt with the sweeps",
-    ("msabench.sweep.executors", "msabench.sweep.slurm_executor"): "backend factory, rebuilt with the sweeps",
-}
+# Lazy imports allowed to close a cycle, with the reason; none today, keep it that way.
+ALLOWED_CYCLE_EDGES: dict[tuple[str, str], str] = {}
 
 Kind = Literal["top", "lazy", "typing"]
 

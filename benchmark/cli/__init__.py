@@ -14,7 +14,7 @@ from msabench.cli.run import cmd_check, cmd_export, cmd_list, cmd_run
 from msabench.cli.sweep import cmd_leaderboard, cmd_sweep
 from msabench.core.messages import show_messages
 from msabench.core.signals import Interrupted, stop_on_signals
-from msabench.core.vocabulary import TEXT_VIEW_CHOICES
+from msabench.core.vocabulary import EXECUTORS, TEXT_VIEW_CHOICES
 from msabench.errors import DataWarning, MSABenchError, PluginWarning
 
 # The parser and the error handling live here; the handlers in cli_run.py (run, list, check, data export)
@@ -267,7 +267,7 @@ def _add_sweep_parsers(sub: argparse._SubParsersAction) -> None:
     )
     sweep.add_argument(
         "--executor",
-        choices=("local", "ray", "slurm"),
+        choices=EXECUTORS,
         default="local",
         help="where the runs go: local processes (default), a Ray cluster, or SLURM (through submitit)",
     )

@@ -44,6 +44,8 @@ TextViewName = Literal["reencoded", "intact", "stored", "noncontextual"]
 TEXT_VIEWS: Final[tuple[TextViewName, ...]] = ("reencoded", "intact", "stored", "noncontextual")
 # What a user may ask for: ``auto`` picks by the data (re-encoded where the text is contextual).
 TEXT_VIEW_CHOICES: Final[tuple[str, ...]] = ("auto", "reencoded", "stored")
+# Where a sweep's runs go (`--executor`): local processes, a Ray cluster, SLURM through submitit.
+EXECUTORS: Final[tuple[str, ...]] = ("local", "ray", "slurm")
 
 # ---------------------------------------------------------------------------------------------------- metrics
 MetricFamily = Literal["mosi", "sims", "iemocap"]

@@ -12,9 +12,9 @@ The parts, each in its own module:
 - :mod:`~msabench.sweep.engine`: the driver (:func:`run_sweep`).
 """
 
+from msabench.sweep.backends import EXECUTORS
 from msabench.sweep.engine import LOCK_FILE, MAX_ATTEMPTS, STATE_DIR, _sweep_lock, run_sweep
 from msabench.sweep.executors import (
-    EXECUTORS,
     Backend,
     InlineExecutor,
     LocalBackend,

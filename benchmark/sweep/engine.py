@@ -24,7 +24,8 @@ from msabench.core.io import atomic_write, slug
 from msabench.core.messages import duration
 from msabench.core.signals import Interrupted
 from msabench.errors import ConfigError
-from msabench.sweep.executors import Backend, Resources, make_backend
+from msabench.sweep.backends import make_backend
+from msabench.sweep.executors import Backend, Resources
 from msabench.sweep.expand import Job, sweep_id
 from msabench.sweep.progress import Progress
 from msabench.sweep.worker import Outcome, SweepReport, run_job

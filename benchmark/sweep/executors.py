@@ -24,7 +24,6 @@ from typing import Any, Final, Literal
 
 from msabench.errors import ConfigError
 
-EXECUTORS: Final[tuple[str, ...]] = ("local", "ray", "slurm")
 THREAD_VARS: Final[tuple[str, ...]] = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 # How long a stopped sweep waits for its workers to leave their runs' resume points before it kills them.
 STOP_GRACE_S: Final[float] = 60.0
@@ -74,6 +73,25 @@ class Resources:
             raise ConfigError("--time-limit must be positive and --max-retries 0 or more")
 
 
+@dataclass(frozen=True)
+class BackendRequest:
+    """What a sweep asks of an executor (each backend takes what it needs).
+
+    Attributes:
+        workers: local processes at once (0: every job in this process).
+        resources: per-run cores, GPUs and memory.
+        output: the results root.
+        state: the sweep's state folder (the SLURM logs go below it).
+        factory: ``(workers, threads) -> Executor`` instead of the process pool (tests).
+    """
+
+    workers: int
+    resources: Resources
+    output: Path
+    state: Path
+    factory: Callable[[int, int], Executor] | None = None
+
+
 class Backend:
     """The driver's view of an executor: slots, submission, what an error means, stopping."""
 
@@ -84,6 +102,11 @@ class Backend:
     """Torch threads per run."""
     notes: Sequence[str] = ()
     """What the user should know about how the request was met (one line each)."""
+
+    @classmethod
+    def from_request(cls, request: BackendRequest) -> Backend:
+        """The backend for a sweep's request (what ``--executor NAME`` builds, through the registry)."""
+        raise NotImplementedError
 
     def start(self) -> None:
         """Connect to the engine and check that every node can use the results root."""
@@ -199,6 +222,10 @@ class LocalBackend(Backend):
 
     name = "local"
 
+    @classmethod
+    def from_request(cls, request: BackendRequest) -> LocalBackend:  # noqa: D102
+        return cls(request.workers, request.resources, request.factory)
+
     def __init__(
         self,
         workers: int,
@@ -269,32 +296,3 @@ def _gpu_count() -> int:
         return torch.cuda.device_count()
     except Exception:  # noqa: BLE001 - no usable CUDA is no GPU
         return 0
-
-
-def make_backend(
-    executor: str,
-    *,
-    workers: int,
-    resources: Resources,
-    output: Path,
-    state: Path,
-    factory: Callable[[int, int], Executor] | None = None,
-) -> Backend:
-    """The backend for ``--executor``; the engines' modules are imported only when asked for."""
-    resources.check()
-    match executor:
-        case "local":
-            return LocalBackend(workers, resources, factory)
-        case "ray":
-            from msabench.sweep.ray_executor import RayBackend
-
-            return RayBackend(resources, output)
-        case "slurm":
-            from msabench.sweep.slurm_executor import SlurmBackend
-
-            return SlurmBackend(resources, output, state / "slurm")
-        case "slurm-local":  # submitit's local executor: the SLURM path on one machine (tests, debugging)
-            from msabench.sweep.slurm_executor import SlurmBackend
-
-            return SlurmBackend(resources, output, state / "slurm", cluster="local")
-    raise ConfigError(f"unknown executor '{executor}': use one of {', '.join(EXECUTORS)}")

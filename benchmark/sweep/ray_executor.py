@@ -29,7 +29,7 @@ from typing import Any
 from msabench import store
 from msabench.core.io import atomic_write
 from msabench.errors import ConfigError
-from msabench.sweep.executors import THREAD_VARS, Backend, Resources, Verdict
+from msabench.sweep.executors import THREAD_VARS, Backend, BackendRequest, Resources, Verdict
 
 PROBE_TIMEOUT_S = 120.0
 
@@ -100,6 +100,10 @@ class RayBackend(Backend):
     """
 
     name = "ray"
+
+    @classmethod
+    def from_request(cls, request: BackendRequest) -> RayBackend:  # noqa: D102
+        return cls(request.resources, request.output)
 
     def __init__(self, resources: Resources, output: Path) -> None:
         self.resources = resources

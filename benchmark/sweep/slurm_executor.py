@@ -26,7 +26,7 @@ from typing import Any
 from msabench import store
 from msabench.core.io import atomic_write
 from msabench.errors import ConfigError
-from msabench.sweep.executors import THREAD_VARS, Backend, Resources, Verdict
+from msabench.sweep.executors import THREAD_VARS, Backend, BackendRequest, Resources, Verdict
 from msabench.sweep.worker import Outcome
 
 try:
@@ -76,6 +76,10 @@ class SlurmBackend(Backend):
     """
 
     name = "slurm"
+
+    @classmethod
+    def from_request(cls, request: BackendRequest) -> SlurmBackend:  # noqa: D102
+        return cls(request.resources, request.output, request.state / "slurm")
 
     def __init__(self, resources: Resources, output: Path, folder: Path, cluster: str = "slurm") -> None:
         self.resources = resources
@@ -168,3 +172,11 @@ class SlurmBackend(Backend):
         self._closing.set()
         if self._watcher is not None:
             self._watcher.join(timeout=self.poll_s + 5)
+
+
+class LocalSlurmBackend(SlurmBackend):
+    """The SLURM path through submitit's local executor, on this machine (tests, debugging)."""
+
+    @classmethod
+    def from_request(cls, request: BackendRequest) -> SlurmBackend:  # noqa: D102
+        return cls(request.resources, request.output, request.state / "slurm", cluster="local")

@@ -35,5 +35,5 @@ def test_only_matched_trains_per_setting() -> None:
 
 
 def test_an_unknown_policy_lists_the_valid_ones() -> None:
-    with pytest.raises(UnknownNameError, match="unknown policy 'paper'.*Valid policys: complete"):
+    with pytest.raises(UnknownNameError, match="unknown policy 'paper'.*Valid policies: complete"):
         policy_class("paper")
