@@ -47,8 +47,8 @@ from msabench.datamodules.base import (
     file_sha256,
 )
 from msabench.datamodules.mmsa import DATA_ENV
+from msabench.datamodules.mmsa.safe_pickle import load_npy
 from msabench.datamodules.registry import get_dataset
-from msabench.datamodules.safe_pickle import load_npy
 from msabench.errors import ConfigError, DataFormatError, DatasetNotFoundError
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from msabench.datamodules.synthetic import (
     synthetic_encoder,
     write_pickle,
 )
-from msabench.datamodules.synthetic_text import save_encoder
+from msabench.datamodules.synthetic.text import save_encoder
 
 
 def bench(name: str, n_scale: float, batch_size: int, cache_dir: Path) -> dict[str, float]:

@@ -14,8 +14,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from msabench import store
-from msabench.datamodules import synthetic_text
 from msabench.datamodules.synthetic import cached_synthetic, encoder_dir
+from msabench.datamodules.synthetic import text as synthetic_text
 from msabench.errors import ConfigError
 from msabench.protocols import Setting
 from msabench.runner import RunRequest, execute, make_setting, prepare

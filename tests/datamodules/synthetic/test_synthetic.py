@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from msabench.core.batch import UNK_TOKEN_ID
-from msabench.datamodules import build_datamodule, export_synthetic, synthetic_text
+from msabench.datamodules import build_datamodule, export_synthetic
 from msabench.datamodules.synthetic import (
     CLS_ID,
     RECIPES,
@@ -14,6 +14,7 @@ from msabench.datamodules.synthetic import (
     generate,
     synthetic_encoder,
 )
+from msabench.datamodules.synthetic import text as synthetic_text
 from msabench.errors import ConfigError, UnknownNameError
 
 TINY = 0.01  # 13 / 2 / 7 samples for `synthetic`

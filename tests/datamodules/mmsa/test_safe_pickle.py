@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from msabench.datamodules.safe_pickle import load_npy, safe_load, safe_loads
+from msabench.datamodules.mmsa.safe_pickle import load_npy, safe_load, safe_loads
 from msabench.errors import DataFormatError, UnsafePickleError
 
-FAKE = Path(__file__).parents[1] / "data" / "make_fake_data.py"
+FAKE = Path(__file__).parents[2] / "data" / "make_fake_data.py"
 
 
 def fake_data():

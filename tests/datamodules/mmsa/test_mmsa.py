@@ -11,7 +11,7 @@ from msabench.datamodules import build_datamodule
 from msabench.datamodules.mmsa import MMSA_FILES, MMSAFile, check_published_sha256, load_mmsa
 from msabench.errors import ConfigError, DataFormatError, DatasetNotFoundError
 
-FAKE = Path(__file__).parents[1] / "data" / "make_fake_data.py"
+FAKE = Path(__file__).parents[2] / "data" / "make_fake_data.py"
 spec = importlib.util.spec_from_file_location("make_fake_data", FAKE)
 fake = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(fake)

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from msabench.datamodules.mmsa import load_mmsa, read_mmsa_splits
 from msabench.errors import DataFormatError, DataWarning
 
-FAKE = Path(__file__).parents[1] / "data" / "make_fake_data.py"
+FAKE = Path(__file__).parents[2] / "data" / "make_fake_data.py"
 spec = importlib.util.spec_from_file_location("make_fake_data", FAKE)
 fake = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(fake)

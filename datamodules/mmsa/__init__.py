@@ -12,13 +12,13 @@ missing view zeroes the positions it keeps out, padding included, so without thi
 (r = 0) could show those states, and a method trained under a random-rate policy would first meet them at the
 r = 0 test point.
 
-The file is read and checked by :mod:`~msabench.datamodules.mmsa_read` (quirks handled as MMSA does, repairs
+The file is read and checked by :mod:`~msabench.datamodules.mmsa.read` (quirks handled as MMSA does, repairs
 with a warning, refusals with one line). Every dimension comes from the data. The file's SHA-256 is compared
 with MMSA's published values (a warning, never a refusal, for other copies). Files of 1 GiB or more (MOSEI)
 are converted once into memory-mapped ``.npy`` arrays in the cache directory (``$MSABENCH_CACHE``, default
 ``~/.cache/msabench``), keyed by the file's hash; the conversion streams each large array of the pickle into a
-file and memory-maps it (:class:`~msabench.datamodules.safe_pickle.SpillingUnpickler`), so it never holds the
-data in RAM.
+file and memory-maps it (:class:`~msabench.datamodules.mmsa.safe_pickle.SpillingUnpickler`), so it never holds
+the data in RAM.
 """
 
 from __future__ import annotations
@@ -42,9 +42,9 @@ from msabench.datamodules.base import (
     load_split_cache,
     save_split_cache,
 )
-from msabench.datamodules.mmsa_read import Variant, data_dims, data_variant, read_mmsa_splits
+from msabench.datamodules.mmsa.read import Variant, data_dims, data_variant, read_mmsa_splits
+from msabench.datamodules.mmsa.safe_pickle import safe_load
 from msabench.datamodules.registry import MMSA_DATAMODULE, DataFile, dataset_names, get_dataset
-from msabench.datamodules.safe_pickle import safe_load
 from msabench.errors import ConfigError, DatasetNotFoundError, DataWarning
 
 if TYPE_CHECKING:

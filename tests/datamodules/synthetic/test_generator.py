@@ -6,11 +6,12 @@ import pickle
 import numpy as np
 import pytest
 
-from msabench.datamodules import pickle_stream, synthetic_generator
-from msabench.datamodules.pickle_stream import Hole, write_with_holes
+from msabench.datamodules.mmsa import pickle_stream
+from msabench.datamodules.mmsa.pickle_stream import Hole, write_with_holes
 from msabench.datamodules.synthetic import cached_synthetic, get_recipe, synthetic_encoder
-from msabench.datamodules.synthetic_generator import generate, write_synthetic
-from msabench.datamodules.synthetic_recipes import split_sizes
+from msabench.datamodules.synthetic import generator as synthetic_generator
+from msabench.datamodules.synthetic.generator import generate, write_synthetic
+from msabench.datamodules.synthetic.recipes import split_sizes
 from msabench.errors import ConfigError
 
 

@@ -1,7 +1,7 @@
 """The synthetic datasets' datamodule, their cache and export (the variants: ``synthetic_recipes``).
 
 A synthetic variant is generated once into the cache directory as an MMSA pickle (in blocks, straight into the
-file: :func:`~msabench.datamodules.synthetic_generator.write_synthetic`) with its text encoder beside it, and
+file: :func:`~msabench.datamodules.synthetic.generator.write_synthetic`) with its text encoder beside it, and
 read back through the MMSA loader, so the real loading path is always exercised; :func:`export_synthetic`
 writes the same file anywhere. Sets of 1 GiB or more are then memory-mapped from the array cache, as MMSA
 files are.
@@ -15,12 +15,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from msabench.datamodules import synthetic_text
 from msabench.datamodules.base import LoadedData, MSADataModule, cache_root
 from msabench.datamodules.mmsa import load_mmsa
-from msabench.datamodules.pickle_stream import write_pickle
-from msabench.datamodules.synthetic_generator import generate, write_synthetic
-from msabench.datamodules.synthetic_recipes import (
+from msabench.datamodules.mmsa.pickle_stream import write_pickle
+from msabench.datamodules.synthetic import text as synthetic_text
+from msabench.datamodules.synthetic.generator import generate, write_synthetic
+from msabench.datamodules.synthetic.recipes import (
     CLS_ID,
     GENERATOR_VERSION,
     RECIPES,

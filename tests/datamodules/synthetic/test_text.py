@@ -2,7 +2,7 @@
 output; the leak of the stored view and its closing by re-encoding, measured with a ridge probe.
 
 Run as a script (``python tests/datamodules/test_synthetic_text.py``) to print the probe's numbers on the full
-``synthetic`` set (the ones quoted in ``datamodules/synthetic.py``).
+``synthetic`` set (the ones quoted in ``datamodules/synthetic/__init__.py``).
 """
 
 import hashlib
@@ -14,8 +14,9 @@ import pytest
 import torch
 
 from msabench.core.batch import CLS_TOKEN_ID, SEP_TOKEN_ID, UNK_TOKEN_ID
-from msabench.datamodules import build_datamodule, export_synthetic, synthetic_text
+from msabench.datamodules import build_datamodule, export_synthetic
 from msabench.datamodules.synthetic import cached_synthetic, encoder_dir, generate, synthetic_encoder
+from msabench.datamodules.synthetic import text as synthetic_text
 from msabench.errors import ConfigError, DatasetNotFoundError
 
 TINY = 0.01  # 13 / 2 / 7 samples for `synthetic`

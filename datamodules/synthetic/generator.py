@@ -1,4 +1,4 @@
-"""The synthetic generator: the model of :mod:`~msabench.datamodules.synthetic_recipes`, drawn in blocks.
+"""The synthetic generator: the model of :mod:`~msabench.datamodules.synthetic.recipes`, drawn in blocks.
 
 One seeded generator draws every per-sample value, array after array. Generation has two passes: the plan
 draws the small per-sample arrays (latents, durations, lengths, labels) whole and notes where each per-step
@@ -8,7 +8,7 @@ of one whole draw, so the data are the same bytes whatever the block size. The t
 in the chunks it always used (sorted by length across splits), each chunk's rows written into their split.
 
 :func:`generate` fills arrays in RAM; :func:`write_synthetic` pickles the set with its large arrays left as
-holes (:mod:`~msabench.datamodules.pickle_stream`) and fills them in place, so its memory is one block of
+holes (:mod:`~msabench.datamodules.mmsa.pickle_stream`) and fills them in place, so its memory is one block of
 samples, the small per-sample arrays and the text ids (about 100 MB at MOSEI's size), not the set.
 """
 
@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 
 from msabench.core.vocabulary import MODALITIES, SPLITS
-from msabench.datamodules import synthetic_text
-from msabench.datamodules.pickle_stream import (
+from msabench.datamodules.mmsa.pickle_stream import (
     FRAME_SIZE_TARGET,
     Hole,
     atomic_file,
@@ -31,7 +30,8 @@ from msabench.datamodules.pickle_stream import (
     write_with_holes,
 )
 from msabench.datamodules.replay import Replay, Stream
-from msabench.datamodules.synthetic_recipes import (
+from msabench.datamodules.synthetic import text as synthetic_text
+from msabench.datamodules.synthetic.recipes import (
     CLS_ID,
     GENERATOR_VERSION,
     MEDIAN_DURATION,

@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from msabench.datamodules import build_datamodule, safe_pickle
-from msabench.datamodules.safe_pickle import SpillingUnpickler, safe_load
+from msabench.datamodules import build_datamodule
+from msabench.datamodules.mmsa import safe_pickle
+from msabench.datamodules.mmsa.safe_pickle import SpillingUnpickler, safe_load
 
-FAKE = Path(__file__).parents[1] / "data" / "make_fake_data.py"
+FAKE = Path(__file__).parents[2] / "data" / "make_fake_data.py"
 spec = importlib.util.spec_from_file_location("make_fake_data", FAKE)
 fake = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(fake)
