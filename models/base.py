@@ -39,8 +39,8 @@ from msabench.core.batch import Batch, has_complete_view, missing_view
 from msabench.datamodules.base import DataDims
 from msabench.errors import ConfigError
 from msabench.metrics import MSAMetric
-from msabench.models.components.text import TextEncoder
-from msabench.models.schema import BlockSchemas
+from msabench.models.components.text import TextEncoder, TextEncoderName
+from msabench.models.schema import BlockSchemas, TextEncoderConfig
 from msabench.protocols.settings import Setting
 
 REGRESSION_LOSSES: tuple[str, ...] = ("l1", "mse", "smooth_l1")
@@ -114,7 +114,7 @@ class MSAMethod(L.LightningModule):
             )
         self.cfg = cfg
         self.dims = dims
-        self.network = self.build_network(cfg.model, dims)
+        self.network = self.build_network(self.model_config(cfg), dims)
         self.val_metric = MSAMetric(dims.metric_family, dims.num_classes)
         self.test_metrics = nn.ModuleList()
         self.test_settings: list[Setting] = []
@@ -129,9 +129,25 @@ class MSAMethod(L.LightningModule):
         if previous is not None:
             self.init_from_previous(previous)
 
+    def model_config(self, cfg: DictConfig) -> Any:
+        """The ``model`` block as the method's ``ModelConfig`` object (its checks run); as it is without one.
+
+        Networks take this object whole: each hyperparameter is spelled in the YAML and the dataclass only.
+        """
+        schema = self.schemas.model
+        if schema is None:
+            return cfg.model
+        block = OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.to_container(cfg.model, resolve=True))
+        return OmegaConf.to_object(block)
+
     # ------------------------------------------------------------------ what a method supplies
-    def build_network(self, model_cfg: DictConfig, dims: DataDims) -> nn.Module:
-        """Return the method's network (a pure ``nn.Module``) built from ``cfg.model`` and the data's dims."""
+    def build_network(self, model_cfg: Any, dims: DataDims) -> nn.Module:
+        """The method's network (a pure ``nn.Module``), built from its ``model`` block and the data's dims.
+
+        Args:
+            model_cfg: the method's ``ModelConfig`` object (:meth:`model_config`), a network takes it whole.
+            dims: the data's dimensions.
+        """
         raise NotImplementedError
 
     def forward(self, batch: Batch) -> Tensor:
@@ -182,11 +198,10 @@ class MSAMethod(L.LightningModule):
         assert self.dims.num_classes is not None  # DataDims of a classification task carries it
         return self.dims.num_classes
 
-    def text_encoder(self, model_cfg: DictConfig, dims: DataDims) -> TextEncoder:
+    def text_encoder(self, model_cfg: TextEncoderConfig | DictConfig, dims: DataDims) -> TextEncoder:
         """The text encoder every method has, from the ``model`` keys (``msabench.models.schema``)."""
-        return TextEncoder(
-            model_cfg.text_encoder, dims.text_dim, model_cfg.bert_path, model_cfg.bert_finetune
-        )
+        encoder = cast("TextEncoderName", model_cfg.text_encoder)  # checked by TextEncoder
+        return TextEncoder(encoder, dims.text_dim, model_cfg.bert_path, model_cfg.bert_finetune)
 
     def shaped(self, output: Tensor) -> Tensor:
         """A head's (B, out) output as a prediction: (B,) for regression, (B, C) logits for classification."""

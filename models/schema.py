@@ -17,6 +17,18 @@ from types import ModuleType
 
 from omegaconf import MISSING
 
+from msabench.errors import ConfigError
+
+
+def check_choice(key: str, value: object, choices: tuple[str, ...]) -> None:
+    """A config dataclass's value check (run when the block becomes its dataclass, before torch loads).
+
+    Raises:
+        ConfigError: ``value`` is not one of ``choices``; the message names the key and the choices.
+    """
+    if value not in choices:
+        raise ConfigError(f"{key} must be one of {', '.join(choices)}, not '{value}'")
+
 
 @dataclass
 class TextEncoderConfig:

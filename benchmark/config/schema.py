@@ -163,6 +163,7 @@ def typed_block(schema: type, block: Any, name: str, method: str) -> DictConfig:
         raise ConfigError(
             f"{method}'s {name} block has no value for {name}.{missing[0]}: set it in {method}/config.yaml"
         )
+    OmegaConf.to_object(typed)  # the dataclass's own value checks (its __post_init__), before torch loads
     return typed
 
 

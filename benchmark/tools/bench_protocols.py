@@ -19,10 +19,12 @@ import time
 from collections.abc import Callable
 
 import torch
+from omegaconf import OmegaConf
 
 from msabench.config import compose
 from msabench.core.batch import Batch
 from msabench.models.components.text import TextEncoder
+from msabench.models.lf_dnn.config import ModelConfig
 from msabench.models.lf_dnn.network import LFDNN
 from msabench.protocols import Setting, apply_setting, build_policy
 
@@ -67,15 +69,9 @@ def lf_dnn_step(batch: Batch, device: torch.device) -> Callable[[int], object]:
     """One lf_dnn training step with its MOSI config on ``batch``: the reference a protocol is priced in."""
     torch.manual_seed(0)
     cfg = compose("lf_dnn", "mosi", "mosi")
-    widths = {key: cfg.model[key] for key in ("hidden_text", "hidden_audio", "hidden_vision", "text_out")}
-    network = LFDNN(
-        TextEncoder("features", SHAPES["text"][1]),
-        SHAPES["audio"][1],
-        SHAPES["vision"][1],
-        output_dim=1,
-        post_fusion_dim=cfg.model.post_fusion_dim,
-        **widths,
-    ).to(device)
+    model = ModelConfig(**OmegaConf.to_container(cfg.model))  # type: ignore[arg-type]
+    text = TextEncoder("features", SHAPES["text"][1])
+    network = LFDNN(model, text, SHAPES["audio"][1], SHAPES["vision"][1], output_dim=1).to(device)
     optimizer = torch.optim.Adam(network.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
 
     def step(_: int) -> None:

@@ -9,7 +9,7 @@ student's text source, the hand-over between stages and the prediction are here,
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import ClassVar
+from typing import ClassVar, cast
 
 from omegaconf import DictConfig
 from torch import Tensor
@@ -23,7 +23,8 @@ from msabench.models.components.mmin_blocks import (
     network_options,
     text_source,
 )
-from msabench.models.components.text import TextEncoder
+from msabench.models.components.text import TextEncoder, TextEncoderName
+from msabench.models.schema import TextEncoderConfig
 
 
 class ImaginationStage(MSAMethod):
@@ -31,11 +32,10 @@ class ImaginationStage(MSAMethod):
 
     network: UnimodalEncoders
 
-    def text_encoder(self, model_cfg: DictConfig, dims: DataDims) -> TextEncoder:
+    def text_encoder(self, model_cfg: TextEncoderConfig | DictConfig, dims: DataDims) -> TextEncoder:
         """The stored features or a frozen BERT; a fine-tuned BERT is refused (it would move the teacher)."""
-        return text_source(
-            model_cfg.text_encoder, dims.text_dim, model_cfg.bert_path, model_cfg.bert_finetune
-        )
+        encoder = cast("TextEncoderName", model_cfg.text_encoder)
+        return text_source(encoder, dims.text_dim, model_cfg.bert_path, model_cfg.bert_finetune)
 
     def forward(self, batch: Batch) -> Tensor:
         """Predict from the view held in the batch (complete in stage 1, the missing view in stage 2)."""

@@ -17,7 +17,7 @@ in :data:`FUSION_ORDER`, so that embeddings, invariant features and teacher targ
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Final, Literal, NamedTuple
 
 import torch
@@ -55,15 +55,15 @@ def text_source(
     return TextEncoder(encoder, feature_dim, bert_path, finetune)
 
 
-def network_options(model: Mapping[str, Any]) -> dict[str, Any]:
-    """Collect the constructor arguments every MMIN/IF-MMIN network takes from ``cfg.model``."""
+def network_options(model: Any) -> dict[str, Any]:
+    """Collect the constructor arguments every MMIN/IF-MMIN network takes from the ``model`` block."""
     return {
-        "embedding_dim": int(model["embedding_dim"]),
-        "cnn_channels": int(model["cnn_channels"]),
-        "cnn_kernels": tuple(int(k) for k in model["cnn_kernels"]),
-        "cnn_dropout": float(model["cnn_dropout"]),
-        "pool": str(model["pool"]),
-        "classifier_layers": tuple(int(w) for w in model["classifier_layers"]),
+        "embedding_dim": int(model.embedding_dim),
+        "cnn_channels": int(model.cnn_channels),
+        "cnn_kernels": tuple(int(k) for k in model.cnn_kernels),
+        "cnn_dropout": float(model.cnn_dropout),
+        "pool": str(model.pool),
+        "classifier_layers": tuple(int(w) for w in model.classifier_layers),
     }
 
 

@@ -7,7 +7,12 @@ from dataclasses import dataclass
 from omegaconf import MISSING
 
 from msabench.models.schema import LossConfig as TaskLossConfig
-from msabench.models.schema import TextEncoderConfig
+from msabench.models.schema import TextEncoderConfig, check_choice
+
+AV_POOLS = ("padded_mean", "valid_mean")
+"""``padded_mean``: MMSA's mean over every padded position; ``valid_mean``: over the valid ones."""
+TEXT_READOUTS = ("last_valid", "final_step")
+"""``last_valid``: the LSTM state at the last valid token; ``final_step``: MMSA's, after the padding."""
 
 
 @dataclass
@@ -24,6 +29,10 @@ class ModelConfig(TextEncoderConfig):
     dropout_post: float = MISSING
     av_pool: str = MISSING
     text_readout: str = MISSING
+
+    def __post_init__(self) -> None:
+        check_choice("model.av_pool", self.av_pool, AV_POOLS)
+        check_choice("model.text_readout", self.text_readout, TEXT_READOUTS)
 
 
 @dataclass

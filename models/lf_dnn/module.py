@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from omegaconf import DictConfig
 from torch import Tensor
 
 from msabench.core.batch import Batch
@@ -23,23 +22,9 @@ class LFDNNMethod(MSAMethod):
     paper_policy = "matched"
     schemas = BlockSchemas(model=ModelConfig, loss=LossConfig)
 
-    def build_network(self, model_cfg: DictConfig, dims: DataDims) -> LFDNN:
-        return LFDNN(
-            text_encoder=self.text_encoder(model_cfg, dims),
-            audio_dim=dims.audio_dim,
-            vision_dim=dims.vision_dim,
-            output_dim=self.output_dim,
-            hidden_text=model_cfg.hidden_text,
-            hidden_audio=model_cfg.hidden_audio,
-            hidden_vision=model_cfg.hidden_vision,
-            text_out=model_cfg.text_out,
-            post_fusion_dim=model_cfg.post_fusion_dim,
-            dropout_audio=model_cfg.dropout_audio,
-            dropout_vision=model_cfg.dropout_vision,
-            dropout_post=model_cfg.dropout_post,
-            av_pool=model_cfg.av_pool,
-            text_readout=model_cfg.text_readout,
-        )
+    def build_network(self, model: ModelConfig, dims: DataDims) -> LFDNN:
+        text = self.text_encoder(model, dims)
+        return LFDNN(model, text, dims.audio_dim, dims.vision_dim, self.output_dim)
 
     def forward(self, batch: Batch) -> Tensor:
         return self.shaped(

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 from torch import Tensor, nn
 
-from msabench.errors import ConfigError
 from msabench.models.components.layers import BatchNorm1d
 from msabench.models.components.text import TextEncoder
+from msabench.models.lf_dnn.config import ModelConfig
 
 
-def pooled_mean(x: Tensor, valid: Tensor, mode: Literal["padded_mean", "valid_mean"]) -> Tensor:
+def pooled_mean(x: Tensor, valid: Tensor, mode: str) -> Tensor:
     """Mean over time: over the full padded length (MMSA's ``need_normalized``) or over the valid frames."""
     if mode == "padded_mean":
         pooled = x.mean(dim=1)
@@ -42,9 +40,6 @@ class FrameMeanSubnet(nn.Module):
         return self.layers(x)
 
 
-TextReadout = Literal["last_valid", "final_step"]
-
-
 def last_valid_index(valid: Tensor) -> Tensor:
     """Index of each sample's last valid position (B,); 0 where a sample has none (absent text)."""
     positions = torch.arange(valid.shape[1], device=valid.device).expand_as(valid)
@@ -60,10 +55,8 @@ class TextLSTMSubnet(nn.Module):
     whereas after 35-40 zero-padded steps (MOSI) the final state has mostly forgotten the sentence.
     """
 
-    def __init__(self, in_dim: int, hidden: int, out_dim: int, readout: TextReadout = "last_valid") -> None:
+    def __init__(self, in_dim: int, hidden: int, out_dim: int, readout: str) -> None:
         super().__init__()
-        if readout not in ("last_valid", "final_step"):
-            raise ConfigError(f"unknown model.text_readout '{readout}': use last_valid or final_step")
         self.readout = readout
         self.lstm = nn.LSTM(in_dim, hidden, num_layers=1, batch_first=True)
         self.linear = nn.Linear(hidden, out_dim)
@@ -78,58 +71,35 @@ class TextLSTMSubnet(nn.Module):
 
 
 class LFDNN(nn.Module):
-    """Late-fusion DNN.
+    """Late-fusion DNN: an LSTM over the text, an MLP over the time-averaged audio and vision, an MLP fusion.
 
     Args:
+        model: the ``model`` block (``config.yaml``; the subnet widths h_t, h_a, h_v, their dropouts, the text
+            subnet's output width, the fusion width, the audio/vision pooling and the text readout).
         text_encoder: produces the token features the text subnet reads.
         audio_dim: raw audio feature width.
         vision_dim: raw vision feature width.
         output_dim: 1 for regression, the number of classes for classification.
-        hidden_text: LSTM width (h_t).
-        hidden_audio: audio subnet width (h_a).
-        hidden_vision: vision subnet width (h_v).
-        text_out: text subnet output width.
-        post_fusion_dim: fusion MLP width.
-        dropout_audio: dropout of the audio subnet.
-        dropout_vision: dropout of the vision subnet.
-        dropout_post: dropout before the fusion MLP.
-        av_pool: ``padded_mean`` (MMSA-exact) or ``valid_mean``.
-        text_readout: ``last_valid`` (the LSTM state at the last valid token) or ``final_step`` (MMSA: the
-            state after the trailing padding).
     """
 
     def __init__(
-        self,
-        text_encoder: TextEncoder,
-        audio_dim: int,
-        vision_dim: int,
-        output_dim: int,
-        hidden_text: int = 128,
-        hidden_audio: int = 16,
-        hidden_vision: int = 128,
-        text_out: int = 256,
-        post_fusion_dim: int = 128,
-        dropout_audio: float = 0.2,
-        dropout_vision: float = 0.2,
-        dropout_post: float = 0.2,
-        av_pool: Literal["padded_mean", "valid_mean"] = "padded_mean",
-        text_readout: TextReadout = "last_valid",
+        self, model: ModelConfig, text_encoder: TextEncoder, audio_dim: int, vision_dim: int, output_dim: int
     ) -> None:
         super().__init__()
-        if av_pool not in ("padded_mean", "valid_mean"):
-            raise ConfigError(f"unknown model.av_pool '{av_pool}': use padded_mean or valid_mean")
-        self.av_pool = av_pool
+        self.av_pool = model.av_pool
         self.text_encoder = text_encoder
-        self.audio_subnet = FrameMeanSubnet(audio_dim, hidden_audio, dropout_audio)
-        self.vision_subnet = FrameMeanSubnet(vision_dim, hidden_vision, dropout_vision)
-        self.text_subnet = TextLSTMSubnet(text_encoder.output_dim, hidden_text, text_out, text_readout)
+        self.audio_subnet = FrameMeanSubnet(audio_dim, model.hidden_audio, model.dropout_audio)
+        self.vision_subnet = FrameMeanSubnet(vision_dim, model.hidden_vision, model.dropout_vision)
+        self.text_subnet = TextLSTMSubnet(
+            text_encoder.output_dim, model.hidden_text, model.text_out, model.text_readout
+        )
         self.fusion = nn.Sequential(
-            nn.Dropout(dropout_post),
-            nn.Linear(hidden_audio + hidden_vision + text_out, post_fusion_dim),
+            nn.Dropout(model.dropout_post),
+            nn.Linear(model.hidden_audio + model.hidden_vision + model.text_out, model.post_fusion_dim),
             nn.ReLU(),
-            nn.Linear(post_fusion_dim, post_fusion_dim),
+            nn.Linear(model.post_fusion_dim, model.post_fusion_dim),
             nn.ReLU(),
-            nn.Linear(post_fusion_dim, output_dim),
+            nn.Linear(model.post_fusion_dim, output_dim),
         )
 
     def forward(

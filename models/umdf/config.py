@@ -6,8 +6,18 @@ from dataclasses import dataclass
 
 from omegaconf import MISSING
 
+from msabench.errors import ConfigError
 from msabench.models.schema import LossConfig as TaskLossConfig
-from msabench.models.schema import TextEncoderConfig
+from msabench.models.schema import TextEncoderConfig, check_choice
+
+ANCHORS: tuple[str, str, str] = ("text", "audio", "vision")
+"""The modalities the DFIM may put the others' timelines on (``dfim_anchor``)."""
+CHOICES: dict[str, tuple[str, ...]] = {
+    "coarse_summary": ("learned", "mean"),
+    "mcim_order": ("sequential", "parallel"),
+    "dfim_anchor": ANCHORS,
+    "pooling": ("mean", "mean_last"),
+}
 
 
 @dataclass
@@ -30,6 +40,14 @@ class ModelConfig(TextEncoderConfig):
     pooling: str = MISSING
     head_dropout: float = MISSING
     attend_dropped: bool = MISSING
+
+    def __post_init__(self) -> None:
+        for key, choices in CHOICES.items():
+            check_choice(f"model.{key}", getattr(self, key), choices)
+        if self.dim % self.num_heads:
+            raise ConfigError(f"model.dim={self.dim} is not divisible by model.num_heads={self.num_heads}")
+        if self.max_len is not None and self.max_len < 1:
+            raise ConfigError(f"model.max_len must be null or a positive number of steps, not {self.max_len}")
 
 
 @dataclass

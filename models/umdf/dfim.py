@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from msabench.models.components.layers import masked_mean
-
-Pooling = Literal["mean", "mean_last"]
-Anchor = Literal["text", "audio", "vision"]
-ANCHORS: tuple[Anchor, Anchor, Anchor] = ("text", "audio", "vision")
+from msabench.models.umdf.config import ANCHORS
 
 
 def resample_onto(x: Tensor, valid: Tensor, anchor_valid: Tensor) -> Tensor:
@@ -57,7 +53,7 @@ class DFIM(nn.Module):
     representation is still built from what is present rather than being empty.
     """
 
-    def __init__(self, dim: int, anchor: Anchor, pooling: Pooling) -> None:
+    def __init__(self, dim: int, anchor: str, pooling: str) -> None:
         super().__init__()
         self.anchor = ANCHORS.index(anchor)
         self.pooling = pooling

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
-from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
 from msabench.models.components.layers import masked_mean
 from msabench.models.umdf.layers import FeedForward, MaskedAttention, TransformerLayer
-
-CoarseSummary = Literal["learned", "mean"]
-MCIMOrder = Literal["sequential", "parallel"]
 
 
 class MCIMBlock(nn.Module):
@@ -34,9 +30,9 @@ class MCIMBlock(nn.Module):
         ffn_multiplier: int,
         dropout: float,
         attention_dropout: float,
-        coarse_summary: CoarseSummary,
+        coarse_summary: str,
         summary_tokens: int,
-        order: MCIMOrder,
+        order: str,
     ) -> None:
         super().__init__()
         self.coarse_summary = coarse_summary

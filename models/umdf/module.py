@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-from omegaconf import DictConfig
 from torch import Tensor
 
 from msabench.core.batch import MODALITIES, Batch, complete_view
 from msabench.datamodules.base import DataDims
-from msabench.errors import ConfigError
 from msabench.models import register
 from msabench.models.base import LossTerms, MSAMethod
 from msabench.models.schema import BlockSchemas
 from msabench.models.umdf.config import LossConfig, ModelConfig
-from msabench.models.umdf.dfim import ANCHORS
 from msabench.models.umdf.losses import prediction_distillation, representation_distillation
 from msabench.models.umdf.network import UMDFNetwork, UMDFOutput
-
-CHOICES: dict[str, tuple[str, ...]] = {
-    "coarse_summary": ("learned", "mean"),
-    "mcim_order": ("sequential", "parallel"),
-    "dfim_anchor": ANCHORS,
-    "pooling": ("mean", "mean_last"),
-}
 
 
 @register("umdf")
@@ -33,41 +23,10 @@ class UMDFMethod(MSAMethod):
     paper_policy = "stochastic"
     schemas = BlockSchemas(model=ModelConfig, loss=LossConfig)
 
-    def build_network(self, model_cfg: DictConfig, dims: DataDims) -> UMDFNetwork:
-        for key, valid in CHOICES.items():
-            if model_cfg[key] not in valid:
-                raise ConfigError(f"model.{key} must be one of {', '.join(valid)}, not '{model_cfg[key]}'")
-        if model_cfg.dim % model_cfg.num_heads:
-            raise ConfigError(
-                f"model.dim={model_cfg.dim} is not divisible by model.num_heads={model_cfg.num_heads}"
-            )
-        if model_cfg.max_len is not None and model_cfg.max_len < 1:
-            raise ConfigError(
-                f"model.max_len must be null or a positive number of steps, not {model_cfg.max_len}"
-            )
-        return UMDFNetwork(
-            text_encoder=self.text_encoder(model_cfg, dims),
-            audio_dim=dims.audio_dim,
-            vision_dim=dims.vision_dim,
-            output_dim=self.output_dim,
-            dim=model_cfg.dim,
-            num_heads=model_cfg.num_heads,
-            encoder_layers=model_cfg.encoder_layers,
-            ffn_multiplier=model_cfg.ffn_multiplier,
-            dropout=model_cfg.dropout,
-            attention_dropout=model_cfg.attention_dropout,
-            conv_kernel=model_cfg.conv_kernel,
-            max_len=model_cfg.max_len,
-            mcim_blocks=model_cfg.mcim_blocks,
-            coarse_summary=model_cfg.coarse_summary,
-            summary_tokens=model_cfg.summary_tokens,
-            mcim_order=model_cfg.mcim_order,
-            dfim_anchor=model_cfg.dfim_anchor,
-            pooling=model_cfg.pooling,
-            head_dropout=model_cfg.head_dropout,
-            attend_dropped=model_cfg.attend_dropped,
-            lengths=(dims.text_len, dims.audio_len, dims.vision_len),
-        )
+    def build_network(self, model_cfg: ModelConfig, dims: DataDims) -> UMDFNetwork:
+        text = self.text_encoder(model_cfg, dims)
+        lengths = (dims.text_len, dims.audio_len, dims.vision_len)
+        return UMDFNetwork(model_cfg, text, dims.audio_dim, dims.vision_dim, self.output_dim, lengths)
 
     def encode(self, batch: Batch) -> UMDFOutput:
         """One network pass on the view held in ``batch[m]``; the ``*_full`` keys are never read."""

@@ -19,9 +19,10 @@ from torch import Tensor, nn
 
 from msabench.models.components.layers import MLP, masked_mean, window_any, window_strides
 from msabench.models.components.text import TextEncoder
-from msabench.models.umdf.dfim import DFIM, Anchor, Pooling
+from msabench.models.umdf.config import ModelConfig
+from msabench.models.umdf.dfim import DFIM
 from msabench.models.umdf.layers import TemporalEncoder
-from msabench.models.umdf.mcim import CoarseSummary, MCIMBlock, MCIMOrder
+from msabench.models.umdf.mcim import MCIMBlock
 
 
 class UMDFOutput(NamedTuple):
@@ -43,70 +44,40 @@ class UMDFNetwork(nn.Module):
     """The single network both views go through (unified self-distillation needs no second network).
 
     Args:
+        model: the ``model`` block (``config.yaml``, typed and checked by ``config.py``): the width d, its
+            heads, the unimodal encoders (layers, FFN multiple, dropouts, Conv1d kernel, ``max_len``), the
+            MCIM (blocks, coarse summary and its tokens, order), the DFIM anchor and pooling, the head's
+            dropout, and whether dropped steps are attention keys.
         text_encoder: produces the token features (stored BERT features, or BERT on ids).
         audio_dim: raw audio feature width.
         vision_dim: raw vision feature width.
         output_dim: 1 for regression, the number of classes for classification.
-        dim: embedding width d (40 in the group's papers).
-        num_heads: attention heads (d must be divisible by it).
-        encoder_layers: Transformer layers of each unimodal encoder.
-        ffn_multiplier: FFN width as a multiple of d.
-        dropout: dropout of the residual branches and inside the FFNs.
-        attention_dropout: dropout of the attention weights.
-        conv_kernel: kernel of the unimodal Conv1d.
-        max_len: a modality longer than this is window-averaged by ceil(T / max_len) before its encoder; None
-            keeps every step.
-        mcim_blocks: MCIM blocks N.
-        coarse_summary: ``learned`` (learned-query pooled tokens) or ``mean`` (the masked mean vector).
-        summary_tokens: K, the number of learned summary tokens.
-        mcim_order: ``sequential`` (coarse refines the fine-grained query) or ``parallel``.
-        dfim_anchor: the modality whose timeline the DFIM puts the others on.
-        pooling: ``mean`` over valid frames, or ``mean_last`` (mean and last valid frame, 2d).
-        head_dropout: dropout of the prediction MLP.
-        attend_dropped: dropped (zero-filled) steps are attention keys like any other step; False removes
-            them from the keys, as padding is (they still enter the convolution and the pooling as zeros).
         lengths: padded length of each modality (text, audio, vision), for ``max_len``.
     """
 
     def __init__(
         self,
+        model: ModelConfig,
         text_encoder: TextEncoder,
         audio_dim: int,
         vision_dim: int,
         output_dim: int,
-        dim: int = 40,
-        num_heads: int = 10,
-        encoder_layers: int = 2,
-        ffn_multiplier: int = 4,
-        dropout: float = 0.1,
-        attention_dropout: float = 0.0,
-        conv_kernel: int = 3,
-        max_len: int | None = None,
-        mcim_blocks: int = 2,
-        coarse_summary: CoarseSummary = "learned",
-        summary_tokens: int = 4,
-        mcim_order: MCIMOrder = "sequential",
-        dfim_anchor: Anchor = "text",
-        pooling: Pooling = "mean",
-        head_dropout: float = 0.1,
-        attend_dropped: bool = True,
-        lengths: tuple[int, int, int] | None = None,
+        lengths: tuple[int, int, int],
     ) -> None:
         super().__init__()
-        self.attend_dropped = attend_dropped
-        self.strides = window_strides(lengths, max_len)
+        dim, heads, ffn, dropout, attention = (
+            model.dim,
+            model.num_heads,
+            model.ffn_multiplier,
+            model.dropout,
+            model.attention_dropout,
+        )
+        self.attend_dropped = model.attend_dropped
+        self.strides = window_strides(lengths, model.max_len)
         self.text_encoder = text_encoder
         self.encoders = nn.ModuleList(
             TemporalEncoder(
-                in_dim,
-                dim,
-                num_heads,
-                encoder_layers,
-                ffn_multiplier,
-                dropout,
-                attention_dropout,
-                conv_kernel,
-                stride,
+                in_dim, dim, heads, model.encoder_layers, ffn, dropout, attention, model.conv_kernel, stride
             )
             for in_dim, stride in zip(
                 (text_encoder.output_dim, audio_dim, vision_dim), self.strides, strict=True
@@ -115,19 +86,19 @@ class UMDFNetwork(nn.Module):
         self.mcim = nn.ModuleList(
             MCIMBlock(
                 dim,
-                num_heads,
-                ffn_multiplier,
+                heads,
+                ffn,
                 dropout,
-                attention_dropout,
-                coarse_summary,
-                summary_tokens,
-                mcim_order,
+                attention,
+                model.coarse_summary,
+                model.summary_tokens,
+                model.mcim_order,
             )
-            for _ in range(mcim_blocks)
+            for _ in range(model.mcim_blocks)
         )
-        self.dfim = DFIM(dim, dfim_anchor, pooling)
+        self.dfim = DFIM(dim, model.dfim_anchor, model.pooling)
         width = self.dfim.output_dim
-        self.head = MLP(width, width, output_dim, dropout=head_dropout)
+        self.head = MLP(width, width, output_dim, dropout=model.head_dropout)
 
     def forward(
         self,

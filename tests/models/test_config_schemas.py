@@ -135,3 +135,28 @@ def test_a_method_still_declaring_config_schema_is_told_what_replaced_it() -> No
             config_schema = LossConfig
 
     assert BlockSchemas(loss=LossConfig).items() == [("loss", LossConfig)]
+
+
+@pytest.mark.parametrize(
+    ("method", "override", "said"),
+    [
+        (
+            "lf_dnn",
+            "model.av_pool=kept_mean",
+            "model.av_pool must be one of padded_mean, valid_mean, not 'kept_mean'",
+        ),
+        ("umdf", "model.num_heads=3", "model.dim=40 is not divisible by model.num_heads=3"),
+        (
+            "umdf",
+            "model.dfim_anchor=words",
+            "model.dfim_anchor must be one of text, audio, vision, not 'words'",
+        ),
+    ],
+)
+def test_the_model_dataclass_checks_its_values_when_the_config_is_composed(
+    method: str, override: str, said: str
+) -> None:
+    # The check lives in the dataclass (config.py), so it runs before torch loads and before any write.
+    with pytest.raises(ConfigError) as caught:
+        config_lib.compose(method, "mosi", "mosi", {}, [override], (), get(method).schemas)
+    assert str(caught.value) == said

@@ -30,7 +30,7 @@ def _valid(batch: int, length: int, generator: torch.Generator, low: int = 1) ->
 def test_dfim_with_every_anchor_present_is_exactly_the_anchor_timeline(anchor: str, pooling: str) -> None:
     generator = torch.Generator().manual_seed(0)
     torch.manual_seed(0)
-    dfim = DFIM(8, anchor, pooling)  # type: ignore[arg-type]
+    dfim = DFIM(8, anchor, pooling)
     lengths = (20, 16, 16)  # the anchor's timeline is at least as long as the others' (aligned, or max_len)
     ys = [torch.randn(5, n, 8, generator=generator) for n in lengths]
     valids = [_valid(5, n, generator) for n in lengths]

@@ -8,23 +8,16 @@ import torch
 from msabench.config import compose
 from msabench.errors import ConfigError
 from msabench.models.components.text import TextEncoder
+from msabench.models.lf_dnn.config import ModelConfig
 from msabench.models.lf_dnn.network import LFDNN, pooled_mean
 
 
 def tiny_network(av_pool: str = "padded_mean", text_readout: str = "last_valid") -> LFDNN:
-    return LFDNN(
-        TextEncoder("features", 6),
-        audio_dim=3,
-        vision_dim=4,
-        output_dim=1,
-        hidden_text=5,
-        hidden_audio=2,
-        hidden_vision=3,
-        text_out=4,
-        post_fusion_dim=4,
-        av_pool=av_pool,  # type: ignore[arg-type]
-        text_readout=text_readout,  # type: ignore[arg-type]
-    )
+    widths = {"hidden_text": 5, "hidden_audio": 2, "hidden_vision": 3, "text_out": 4, "post_fusion_dim": 4}
+    dropouts = {"dropout_audio": 0.2, "dropout_vision": 0.2, "dropout_post": 0.2}
+    text = {"text_encoder": "features", "bert_path": None, "bert_finetune": False}
+    model = ModelConfig(**text, **widths, **dropouts, av_pool=av_pool, text_readout=text_readout)
+    return LFDNN(model, TextEncoder("features", 6), audio_dim=3, vision_dim=4, output_dim=1)
 
 
 def test_padded_mean_divides_by_the_padded_length_and_valid_mean_by_the_valid_steps() -> None:
@@ -51,7 +44,9 @@ def test_a_one_sample_training_batch_trains() -> None:
 
 
 def test_unknown_pooling_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="model.av_pool 'kept_mean': use padded_mean or valid_mean"):
+    with pytest.raises(
+        ConfigError, match="model.av_pool must be one of padded_mean, valid_mean, not 'kept_mean'"
+    ):
         tiny_network("kept_mean")
 
 
@@ -109,7 +104,9 @@ def test_last_valid_readout_reads_each_sample_at_its_own_length() -> None:
 
 
 def test_unknown_text_readout_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="model.text_readout 'mean': use last_valid or final_step"):
+    with pytest.raises(
+        ConfigError, match="model.text_readout must be one of last_valid, final_step, not 'mean'"
+    ):
         tiny_network(text_readout="mean")
 
 

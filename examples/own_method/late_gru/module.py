@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from omegaconf import DictConfig
 from torch import Tensor
 
 from late_gru.config import LossConfig, ModelConfig
@@ -24,7 +23,7 @@ class LateGRU(MSAMethod):
     paper_policy = "stochastic"  # the same as `method.paper_policy` in config.yaml (what runs use)
     schemas = BlockSchemas(model=ModelConfig, loss=LossConfig)
 
-    def build_network(self, model_cfg: DictConfig, dims: DataDims) -> LateFusionGRU:
+    def build_network(self, model_cfg: ModelConfig, dims: DataDims) -> LateFusionGRU:
         return LateFusionGRU(
             (dims.text_dim, dims.audio_dim, dims.vision_dim),
             self.output_dim,
