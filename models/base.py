@@ -133,12 +133,13 @@ class MSAMethod(L.LightningModule):
         """The ``model`` block as the method's ``ModelConfig`` object (its checks run); as it is without one.
 
         Networks take this object whole: each hyperparameter is spelled in the YAML and the dataclass only.
+        The ``loss`` and ``optim`` blocks are checked the same way (their dataclasses' ``__post_init__``).
         """
-        schema = self.schemas.model
-        if schema is None:
-            return cfg.model
-        block = OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.to_container(cfg.model, resolve=True))
-        return OmegaConf.to_object(block)
+        typed: dict[str, Any] = {"model": cfg.model}
+        for name, schema in self.schemas.items():
+            block = OmegaConf.to_container(cfg[name], resolve=True)
+            typed[name] = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), block))
+        return typed["model"]
 
     # ------------------------------------------------------------------ what a method supplies
     def build_network(self, model_cfg: Any, dims: DataDims) -> nn.Module:

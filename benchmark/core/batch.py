@@ -28,7 +28,7 @@ Shared keys:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final, TypedDict
+from typing import TYPE_CHECKING, Final, TypedDict, cast
 
 from msabench.core.vocabulary import MODALITIES, MODALITY_LETTERS, Modality
 
@@ -119,6 +119,23 @@ def complete_view(batch: Batch) -> Batch:
         view["text_ids"] = batch["text_ids_full"]
     view["available"] = batch["available"].new_ones(batch["available"].shape)
     return view
+
+
+def dropped_steps(batch: Batch, modality: str) -> Tensor:
+    """(B, T) bool: the steps of ``modality`` the missing view lost (training batches only).
+
+    A step is dropped where it exists in the complete view and the protocol did not keep it; for a modality
+    that is absent from a sample, that is each of its complete steps (the missing view's own padding mask has
+    no positions there). Reconstruction losses target exactly these steps.
+
+    Raises:
+        KeyError: the batch carries no complete view (validation and test batches never do).
+    """
+    if not has_complete_view(batch):
+        raise KeyError("this batch carries no complete view: only training batches do")
+    steps = cast("dict[str, Tensor]", batch)
+    valid = steps.get(valid_full_key(modality), steps[f"{modality}_valid"])
+    return valid & ~steps[f"{modality}_keep"]
 
 
 def missing_view(batch: Batch) -> Batch:

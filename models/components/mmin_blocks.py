@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from msabench.core.batch import Batch, complete_view
+from msabench.core.batch import Batch, complete_view, dropped_steps
 from msabench.errors import ConfigError
 from msabench.models.components.text import TextEncoder, TextEncoderName
 
@@ -311,7 +311,7 @@ def reverse_inputs(batch: Batch, mode: ReverseMode = "modality") -> EncoderInput
         if mode == "modality":
             gate = valid & ~batch["available"][:, j : j + 1]
         elif mode == "complement":
-            gate = valid & ~batch[f"{modality}_keep"]  # type: ignore[literal-required]
+            gate = dropped_steps(batch, modality)
         else:
             raise ConfigError(f"unknown model.reverse_input '{mode}': use modality or complement")
         gates.append(gate.to(full.dtype))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from omegaconf import MISSING
 
 from msabench.models.schema import LossConfig as TaskLossConfig
-from msabench.models.schema import TextEncoderConfig
+from msabench.models.schema import TextEncoderConfig, check_choice
 
 
 @dataclass
@@ -40,3 +40,6 @@ class LossConfig(TaskLossConfig):
     lambda_rec_high: float = MISSING
     lambda_balance: float = MISSING
     cmd_moments: int = MISSING
+
+    def __post_init__(self) -> None:
+        check_choice("loss.rec_low_scale", self.rec_low_scale, ("target_std", "raw"))

@@ -1,14 +1,20 @@
-"""DERL's losses beyond the task loss: orthogonality, shared alignment, router balance, a target's scale."""
+"""DERL's losses beside the task loss: orthogonality, shared alignment, router balance, reconstruction."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import combinations
 from typing import cast
 
 import torch
 from torch import Tensor
 
-from msabench.models.components.losses import central_moment_discrepancy, difference_loss
+from msabench.core.vocabulary import MODALITIES
+from msabench.models.components.losses import (
+    central_moment_discrepancy,
+    difference_loss,
+    masked_reconstruction_loss,
+)
 
 
 def orthogonality_loss(private: Tensor, shared: Tensor) -> Tensor:
@@ -53,3 +59,36 @@ def target_scale(target: Tensor, valid: Tensor) -> Tensor:
     spread = (((target - mean).pow(2) * weight).sum(dim=(0, 1)) / count).mean()
     # A modality with no spread in the batch (one constant value) is left in its own units.
     return torch.where(spread > 0, spread.sqrt(), torch.ones_like(spread)).detach()
+
+
+def low_level_reconstruction(
+    rebuilt: Sequence[Tensor],
+    targets: Sequence[Tensor],
+    dropped: Sequence[Tensor],
+    valid: Sequence[Tensor],
+    scale: str,
+) -> dict[str, Tensor]:
+    """The low-level reconstruction term: the mean over modalities of each one's loss on its dropped steps.
+
+    Args:
+        rebuilt: per modality (text, audio, vision), the (B, T, D) reconstruction of the complete view.
+        targets: per modality, the complete view's (B, T, D) features.
+        dropped: per modality, the (B, T) steps the missing view lost (the only ones scored).
+        valid: per modality, the complete view's (B, T) padding mask (for the target's scale).
+        scale: ``target_std`` measures each modality in units of its target's spread in the batch (raw
+            scales differ by orders of magnitude: MOSI's COVAREP audio against BERT states, so none
+            dominates the mean); ``raw`` as TF-Mamba.
+
+    Returns:
+        ``rec_low`` (the term) and ``rec_low_<modality>`` (each modality's part, detached, for the logs).
+    """
+    losses: dict[str, Tensor] = {}
+    per_modality = []
+    for m, p, t, d, v in zip(MODALITIES, rebuilt, targets, dropped, valid, strict=True):
+        if scale == "target_std":
+            s = target_scale(t, v)
+            p, t = p / s, t / s
+        term = masked_reconstruction_loss(p, t, d)
+        losses[f"rec_low_{m}"] = term.detach()
+        per_modality.append(term)
+    return {"rec_low": torch.stack(per_modality).mean(), **losses}

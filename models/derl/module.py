@@ -15,19 +15,17 @@ from omegaconf import DictConfig
 from torch import Tensor
 from torch.nn import functional as F
 
-from msabench.core.batch import MODALITIES, Batch, complete_view, has_complete_view
+from msabench.core.batch import MODALITIES, Batch, complete_view, dropped_steps, has_complete_view
 from msabench.datamodules.base import DataDims
-from msabench.errors import ConfigError
 from msabench.models import register
 from msabench.models.base import MSAMethod
 from msabench.models.components.layers import frozen_statistics
-from msabench.models.components.losses import masked_reconstruction_loss
 from msabench.models.derl.config import LossConfig, ModelConfig
 from msabench.models.derl.losses import (
+    low_level_reconstruction,
     orthogonality_loss,
     router_balance_loss,
     shared_alignment_loss,
-    target_scale,
 )
 from msabench.models.derl.network import DERL, DERLOutput
 from msabench.models.schema import BlockSchemas
@@ -61,10 +59,6 @@ class DERLMethod(MSAMethod):
     schemas = BlockSchemas(model=ModelConfig, loss=LossConfig)
 
     def build_network(self, model_cfg: DictConfig, dims: DataDims) -> DERL:
-        if self.cfg.loss.rec_low_scale not in ("target_std", "raw"):
-            raise ConfigError(
-                f"unknown loss.rec_low_scale '{self.cfg.loss.rec_low_scale}': use target_std or raw"
-            )
         return DERL(
             text_encoder=self.text_encoder(model_cfg, dims),
             audio_dim=dims.audio_dim,
@@ -118,29 +112,13 @@ class DERLMethod(MSAMethod):
             with torch.no_grad(), frozen_statistics(self.network):
                 target = self.network.encode(**network_inputs(complete))
         if weights.lambda_rec_low > 0:
-            # The complete padding mask: an absent modality has no positions in the missing view's
-            # ``m_valid``, yet every complete step of it is a step the missing view lost.
-            dropped = tuple(complete[f"{m}_valid"] & ~batch[f"{m}_keep"] for m in MODALITIES)  # type: ignore
+            dropped = tuple(dropped_steps(batch, m) for m in MODALITIES)
             raw = [complete[m] for m in MODALITIES]  # type: ignore[literal-required]
             if target is not None:  # the complete view's text features (a no-grad BERT pass with `bert`)
                 raw[0] = target.text_features
             rebuilt = self.network.reconstruct_low(out.encoded, dropped)  # type: ignore[arg-type]
-            scales: list[Tensor | None] = [None, None, None]
-            if weights.rec_low_scale == "target_std":
-                # Raw scales differ by orders of magnitude (MOSI's COVAREP audio against BERT states):
-                # each modality is measured in units of its own spread, so none dominates the mean.
-                valid = [complete[f"{m}_valid"] for m in MODALITIES]  # type: ignore[literal-required]
-                scales = [target_scale(t, v) for t, v in zip(raw, valid, strict=True)]
-            per_modality = []
-            for m, p, t, d, scale in zip(MODALITIES, rebuilt, raw, dropped, scales, strict=True):
-                term = (
-                    masked_reconstruction_loss(p, t, d)
-                    if scale is None
-                    else masked_reconstruction_loss(p / scale, t / scale, d)
-                )
-                losses[f"rec_low_{m}"] = term.detach()
-                per_modality.append(term)
-            losses["rec_low"] = torch.stack(per_modality).mean()
+            valid = [complete[f"{m}_valid"] for m in MODALITIES]  # type: ignore[literal-required]
+            losses.update(low_level_reconstruction(rebuilt, raw, dropped, valid, weights.rec_low_scale))
         if weights.lambda_rec_high > 0 and target is not None:
             rebuilt_tokens = self.network.reconstruct_high(out.private, out.shared)
             losses["rec_high"] = F.mse_loss(rebuilt_tokens, target.tokens)

@@ -9,7 +9,7 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor
 
-from msabench.core.batch import MODALITIES, Batch, complete_view
+from msabench.core.batch import MODALITIES, Batch, complete_view, dropped_steps
 from msabench.datamodules.base import DataDims
 from msabench.errors import ConfigError
 from msabench.models import register
@@ -191,9 +191,7 @@ class MITRDNetMethod(_MITRDNetBase):
         z_complete, p_complete = self.network.attraction_heads(teacher.pooled)
         attraction = attraction_loss(p_missing, z_complete, p_complete, z_missing).sum()
         targets = (teacher.text_tokens.detach(), complete["audio"], complete["vision"])
-        # Dropped = valid in the complete view and not kept: an absent modality has no positions in the
-        # missing view's ``m_valid``, but all of its complete steps are reconstruction targets.
-        dropped = [complete[f"{m}_valid"] & ~batch[f"{m}_keep"] for m in MODALITIES]  # type: ignore[literal-required]
+        dropped = [dropped_steps(batch, m) for m in MODALITIES]
         dropped[0] = dropped[0][:, 1:]
         lengths = (targets[0].shape[1], targets[1].shape[1], targets[2].shape[1])
         rebuilt = self.network.reconstruct(student.sequences, lengths)

@@ -169,7 +169,7 @@ def test_low_level_reconstruction_is_scale_free_per_modality_by_default() -> Non
 
 
 def test_unknown_reconstruction_scale_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="loss.rec_low_scale 'std': use target_std or raw"):
+    with pytest.raises(ConfigError, match="loss.rec_low_scale must be one of target_std, raw, not 'std'"):
         method("loss.rec_low_scale=std")
 
 
