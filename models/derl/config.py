@@ -28,6 +28,11 @@ class ModelConfig(TextEncoderConfig):
     fusion_text_shared: bool = MISSING
     input_norm: str = MISSING
 
+    def __post_init__(self) -> None:
+        check_choice("model.compressor", self.compressor, ("transformer", "perceiver"))
+        check_choice("model.low_level_input", self.low_level_input, ("encoder", "projection"))
+        check_choice("model.input_norm", self.input_norm, ("frame", "feature"))
+
 
 @dataclass
 class LossConfig(TaskLossConfig):

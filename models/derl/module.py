@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from omegaconf import DictConfig
 from torch import Tensor
 from torch.nn import functional as F
 
@@ -58,26 +57,9 @@ class DERLMethod(MSAMethod):
     paper_policy = "lnln"
     schemas = BlockSchemas(model=ModelConfig, loss=LossConfig)
 
-    def build_network(self, model_cfg: DictConfig, dims: DataDims) -> DERL:
-        return DERL(
-            text_encoder=self.text_encoder(model_cfg, dims),
-            audio_dim=dims.audio_dim,
-            vision_dim=dims.vision_dim,
-            output_dim=self.output_dim,
-            hidden=model_cfg.hidden,
-            n_tokens=model_cfg.n_tokens,
-            encoder_layers=model_cfg.encoder_layers,
-            encoder_heads=model_cfg.encoder_heads,
-            encoder_ff=model_cfg.encoder_ff,
-            compressor=model_cfg.compressor,
-            n_shared_experts=model_cfg.n_shared_experts,
-            router_top_k=model_cfg.router_top_k,
-            dropout=model_cfg.dropout,
-            decoder_dropout=model_cfg.decoder_dropout,
-            low_level_input=model_cfg.low_level_input,
-            fusion_text_shared=model_cfg.fusion_text_shared,
-            input_norm=model_cfg.input_norm,
-        )
+    def build_network(self, model_cfg: ModelConfig, dims: DataDims) -> DERL:
+        text = self.text_encoder(model_cfg, dims)
+        return DERL(model_cfg, text, dims.audio_dim, dims.vision_dim, self.output_dim)
 
     def _run(self, batch: Batch) -> DERLOutput:
         return self.network(**network_inputs(batch))

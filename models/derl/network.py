@@ -6,7 +6,7 @@ public); every choice is a constructor argument named as the config key that set
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple, cast
+from typing import NamedTuple, cast
 
 import torch
 from torch import Tensor, nn
@@ -15,10 +15,7 @@ from torch.nn import functional as F
 from msabench.errors import ConfigError
 from msabench.models.components.layers import MLP, MaskedFeatureNorm, gathers_cheaply, sinusoidal_positions
 from msabench.models.components.text import TextEncoder
-
-CompressorKind = Literal["transformer", "perceiver"]
-LowLevelInput = Literal["encoder", "projection"]
-InputNorm = Literal["frame", "feature"]
+from msabench.models.derl.config import ModelConfig
 
 
 class Encoded(NamedTuple):
@@ -173,14 +170,10 @@ class TokenCompressor(nn.Module):
         heads: int,
         ff_dim: int,
         dropout: float,
-        kind: CompressorKind = "transformer",
-        input_norm: InputNorm = "feature",
+        kind: str,
+        input_norm: str,
     ) -> None:
         super().__init__()
-        if kind not in ("transformer", "perceiver"):
-            raise ValueError(f"compressor must be transformer or perceiver, not '{kind}'")
-        if input_norm not in ("frame", "feature"):
-            raise ConfigError(f"model.input_norm must be frame or feature, not '{input_norm}'")
         self.kind = kind
         self.input_norm = nn.LayerNorm(in_dim) if input_norm == "frame" else MaskedFeatureNorm(in_dim)
         self.projection = nn.Linear(in_dim, hidden)
@@ -272,76 +265,52 @@ class DERL(nn.Module):
     """Disentangled expert representation learning for MSA with missing modalities (README, the design).
 
     Args:
+        model: the ``model`` block (``config.yaml``, typed and checked by ``config.py``): the common width
+            (TF-Mamba's ``com_dim``), the compressors (tokens per modality, layers, heads, feed-forward
+            width, ``transformer`` or ``perceiver``, ``frame`` or ``feature`` input normalisation), the shared
+            experts and their router, the dropouts, what the low-level decoders read (``encoder``: frame
+            features that see a dropped frame's context; ``projection``: the projected frame itself) and
+            whether the pooled text-shared feature joins the fused one before the head.
         text_encoder: gives the text token features (stored BERT states or a local BERT on ``text_ids``).
         audio_dim: raw audio feature width.
         vision_dim: raw vision feature width.
         output_dim: 1 for regression, the number of classes for classification.
-        hidden: the common width (128, TF-Mamba's ``com_dim``).
-        n_tokens: compressed tokens per modality (8, LNLN).
-        encoder_layers: attention layers of each compressor (2, LNLN).
-        encoder_heads: attention heads (8, LNLN).
-        encoder_ff: feed-forward width of the attention blocks (128, LNLN's ``mlp_dim``).
-        compressor: ``transformer`` (tokens prepended to the frames, self-attention over both; LNLN) or
-            ``perceiver`` (tokens cross-attend to the frames; linear in the sequence length).
-        n_shared_experts: K, the shared experts.
-        router_top_k: keep the k largest router weights; None routes densely.
-        dropout: dropout of the compressors, experts, high-level decoder and head (0.1 MOSI / 0.2 MOSEI).
-        decoder_dropout: dropout of the low-level decoders.
-        low_level_input: what the low-level decoders read: ``encoder`` (frame-level features that see the
-            context of a dropped frame) or ``projection`` (the projected frame itself, zero when dropped).
-        fusion_text_shared: concatenate the pooled text-shared feature to the fused one before the head.
-        input_norm: how each compressor normalises its raw frames: ``frame`` (LayerNorm) or ``feature``
-            (:class:`MaskedFeatureNorm`).
     """
 
     def __init__(
-        self,
-        text_encoder: TextEncoder,
-        audio_dim: int,
-        vision_dim: int,
-        output_dim: int,
-        hidden: int = 128,
-        n_tokens: int = 8,
-        encoder_layers: int = 2,
-        encoder_heads: int = 8,
-        encoder_ff: int = 128,
-        compressor: CompressorKind = "transformer",
-        n_shared_experts: int = 4,
-        router_top_k: int | None = None,
-        dropout: float = 0.1,
-        decoder_dropout: float = 0.2,
-        low_level_input: LowLevelInput = "encoder",
-        fusion_text_shared: bool = False,
-        input_norm: InputNorm = "feature",
+        self, model: ModelConfig, text_encoder: TextEncoder, audio_dim: int, vision_dim: int, output_dim: int
     ) -> None:
         super().__init__()
-        if low_level_input not in ("encoder", "projection"):
-            raise ValueError(f"low_level_input must be encoder or projection, not '{low_level_input}'")
-        self.low_level_input = low_level_input
-        self.fusion_text_shared = fusion_text_shared
+        hidden, dropout = model.hidden, model.dropout
+        self.low_level_input = model.low_level_input
+        self.fusion_text_shared = model.fusion_text_shared
         self.text_encoder = text_encoder
         raw_dims = (text_encoder.output_dim, audio_dim, vision_dim)
         self.compressors = nn.ModuleList(
             TokenCompressor(
                 d,
                 hidden,
-                n_tokens,
-                encoder_layers,
-                encoder_heads,
-                encoder_ff,
+                model.n_tokens,
+                model.encoder_layers,
+                model.encoder_heads,
+                model.encoder_ff,
                 dropout,
-                compressor,
-                input_norm,
+                model.compressor,
+                model.input_norm,
             )
             for d in raw_dims
         )
         self.private_experts = nn.ModuleList(MLP(hidden, hidden, hidden, dropout, nn.GELU) for _ in raw_dims)
-        self.shared_experts = SharedExperts(hidden, n_shared_experts, dropout, router_top_k, len(raw_dims))
-        self.low_decoders = nn.ModuleList(MLP(hidden, hidden, d, decoder_dropout, nn.ReLU) for d in raw_dims)
+        self.shared_experts = SharedExperts(
+            hidden, model.n_shared_experts, dropout, model.router_top_k, len(raw_dims)
+        )
+        self.low_decoders = nn.ModuleList(
+            MLP(hidden, hidden, d, model.decoder_dropout, nn.ReLU) for d in raw_dims
+        )
         self.high_decoder = MLP(2 * hidden, hidden, hidden, dropout, nn.GELU)
         n_experts = 2 * len(raw_dims)
         self.gate = MLP(n_experts * hidden, hidden, n_experts, 0.0, nn.GELU)
-        head_in = 2 * hidden if fusion_text_shared else hidden
+        head_in = 2 * hidden if model.fusion_text_shared else hidden
         self.head = nn.Sequential(nn.LayerNorm(head_in), MLP(head_in, hidden, output_dim, dropout, nn.GELU))
 
     def encode(

@@ -174,7 +174,7 @@ def test_unknown_reconstruction_scale_is_a_config_error() -> None:
 
 
 def test_unknown_input_normalisation_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="model.input_norm must be frame or feature, not 'batch'"):
+    with pytest.raises(ConfigError, match="model.input_norm must be one of frame, feature, not 'batch'"):
         method("model.input_norm=batch")
 
 
@@ -188,7 +188,7 @@ def test_feature_normalisation_makes_the_compressor_blind_to_each_features_scale
     outputs = {}
     for input_norm in ("frame", "feature"):
         torch.manual_seed(6)
-        compressor = TokenCompressor(4, 16, 2, 1, 2, 32, 0.0, kind, input_norm)  # type: ignore[arg-type]
+        compressor = TokenCompressor(4, 16, 2, 1, 2, 32, 0.0, kind, input_norm)
         with torch.no_grad():
             outputs[input_norm] = [compressor(inputs, valid)[0] for inputs in (x, rescaled)]
     torch.testing.assert_close(outputs["feature"][1], outputs["feature"][0], rtol=1e-3, atol=1e-3)

@@ -15,6 +15,7 @@ import torch
 
 from msabench.models.components.layers import accelerator_paths, gathers_cheaply, masked_mean
 from msabench.models.components.text import TextEncoder
+from msabench.models.derl.config import ModelConfig as DERLModelConfig
 from msabench.models.derl.network import DERL, TokenCompressor
 from msabench.models.umdf.dfim import DFIM, resample_onto
 from msabench.tools.gpu_check import cpu_sync_proxy
@@ -57,7 +58,7 @@ def test_dfim_with_every_anchor_present_is_exactly_the_anchor_timeline(anchor: s
 def test_compressor_ignores_trailing_padding_and_zeroes_it(kind: str) -> None:
     generator = torch.Generator().manual_seed(1)
     torch.manual_seed(1)
-    compressor = TokenCompressor(6, 16, 2, 1, 2, 32, 0.0, kind).eval()  # type: ignore[arg-type]
+    compressor = TokenCompressor(6, 16, 2, 1, 2, 32, 0.0, kind, "feature").eval()
     x = torch.randn(4, 12, 6, generator=generator)
     valid = _valid(4, 12, generator)
     valid[:, 9:] = False  # the batch's last valid step is at most 8
@@ -75,7 +76,25 @@ def test_compressor_ignores_trailing_padding_and_zeroes_it(kind: str) -> None:
 def _derl(kind: str, low_level_input: str) -> DERL:
     torch.manual_seed(2)
     text = TextEncoder("features", 10)
-    return DERL(text, 3, 4, 1, 16, 2, 1, 2, 32, kind, 2, low_level_input=low_level_input).eval()  # type: ignore[arg-type]
+    model = DERLModelConfig(
+        text_encoder="features",
+        bert_path=None,
+        bert_finetune=False,
+        hidden=16,
+        n_tokens=2,
+        encoder_layers=1,
+        encoder_heads=2,
+        encoder_ff=32,
+        compressor=kind,
+        n_shared_experts=2,
+        router_top_k=None,
+        dropout=0.1,
+        decoder_dropout=0.2,
+        low_level_input=low_level_input,
+        fusion_text_shared=False,
+        input_norm="feature",
+    )
+    return DERL(model, text, 3, 4, 1).eval()
 
 
 def _inputs(generator: torch.Generator) -> tuple[torch.Tensor, ...]:
