@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 from omegaconf import MISSING
 
+from msabench.errors import ConfigError
 from msabench.models.schema import LossConfig as TaskLossConfig
 from msabench.models.schema import OptimConfig as SharedOptimConfig
-from msabench.models.schema import TextEncoderConfig
+from msabench.models.schema import TextEncoderConfig, check_choice
 
 
 @dataclass
@@ -42,6 +43,15 @@ class ModelConfig(TextEncoderConfig):
     predictor_dim: int = MISSING
     text_width: int | None = None
     max_len: int | None = None
+
+    def __post_init__(self) -> None:
+        check_choice("model.flip_axis", self.flip_axis, ("channel", "time"))
+        width = self.timnet_filters * len(self.timnet_dilations)
+        if width % self.fusion_heads:
+            raise ConfigError(
+                f"model.fusion_heads={self.fusion_heads} must divide the width "
+                f"timnet_filters x len(timnet_dilations) = {width}"
+            )
 
 
 @dataclass

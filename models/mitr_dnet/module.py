@@ -34,56 +34,15 @@ class _MITRDNetBase(MSAMethod):
 
     schemas = BlockSchemas(model=ModelConfig, loss=LossConfig, optim=OptimConfig)
 
-    def build_network(self, model_cfg: DictConfig, dims: DataDims) -> MITRDNet:
-        width = model_cfg.timnet_filters * len(model_cfg.timnet_dilations)
-        if width % model_cfg.fusion_heads:
-            raise ConfigError(
-                f"model.fusion_heads={model_cfg.fusion_heads} must divide the width "
-                f"timnet_filters x len(timnet_dilations) = {width}"
-            )
-        if model_cfg.flip_axis not in ("channel", "time"):
-            raise ConfigError(f"unknown model.flip_axis '{model_cfg.flip_axis}': use channel or time")
+    def build_network(self, model_cfg: ModelConfig, dims: DataDims) -> MITRDNet:
         text = self.text_encoder(model_cfg, dims)
         for name, dim in (("text", text.output_dim), ("audio", dims.audio_dim), ("vision", dims.vision_dim)):
             if dim % model_cfg.encoder_heads:
                 raise ConfigError(
                     f"model.encoder_heads={model_cfg.encoder_heads} must divide the {name} width {dim}"
                 )
-        return MITRDNet(
-            text_encoder=text,
-            audio_dim=dims.audio_dim,
-            vision_dim=dims.vision_dim,
-            output_dim=self.output_dim,
-            filters=model_cfg.timnet_filters,
-            kernel_size=model_cfg.timnet_kernel,
-            dilations=tuple(model_cfg.timnet_dilations),
-            timnet_dropout=model_cfg.timnet_dropout,
-            flip_axis=model_cfg.flip_axis,
-            attn_dropout=(
-                model_cfg.attn_dropout_text,
-                model_cfg.attn_dropout_audio,
-                model_cfg.attn_dropout_vision,
-            ),
-            embed_dropout=model_cfg.embed_dropout,
-            relu_dropout=model_cfg.relu_dropout,
-            res_dropout=model_cfg.res_dropout,
-            encoder_heads=model_cfg.encoder_heads,
-            encoder_layers=model_cfg.encoder_layers,
-            causal_mask=model_cfg.causal_mask,
-            padding_mask=model_cfg.padding_mask,
-            masked_mean=model_cfg.masked_mean,
-            fusion_heads=model_cfg.fusion_heads,
-            fusion_dropout=model_cfg.fusion_dropout,
-            fusion_attn_dropout=model_cfg.fusion_attn_dropout,
-            fusion_mlp_dim=model_cfg.fusion_mlp_dim,
-            fusion_bottleneck=model_cfg.fusion_bottleneck,
-            cross_bottleneck=model_cfg.cross_bottleneck,
-            head_dropout=model_cfg.head_dropout,
-            predictor_dim=model_cfg.predictor_dim,
-            text_width=model_cfg.text_width,
-            max_len=model_cfg.max_len,
-            lengths=(dims.text_len, dims.audio_len, dims.vision_len),
-        )
+        lengths = (dims.text_len, dims.audio_len, dims.vision_len)
+        return MITRDNet(model_cfg, text, dims.audio_dim, dims.vision_dim, self.output_dim, lengths)
 
     def forward(self, batch: Batch) -> Tensor:
         return self.shaped(self.network(**network_inputs(batch)))

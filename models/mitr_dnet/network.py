@@ -23,8 +23,9 @@ from msabench.models.components.layers import (
 )
 from msabench.models.components.mult_transformer import MulTEncoder
 from msabench.models.components.text import TextEncoder
+from msabench.models.mitr_dnet.config import ModelConfig
 from msabench.models.mitr_dnet.fusion import TransformerFusion
-from msabench.models.mitr_dnet.timnet import FlipAxis, TIMNet
+from msabench.models.mitr_dnet.timnet import TIMNet
 
 
 class SimSiamHead(nn.Module):
@@ -68,100 +69,70 @@ class MITRDNet(nn.Module):
     """MITR-DNet: MulT self-attention + MIB-TRL per modality, Transformer Fusion, and the training-only heads.
 
     Args:
+        model: the ``model`` block (``config.yaml``, typed and checked by ``config.py``). Among its keys:
+            ``timnet_filters`` channels per TIMNET stream (the representation width is ``timnet_filters x
+            len(timnet_dilations)``); ``flip_axis``, what TIMNET's backward stream reverses (``channel`` as
+            released, ``time`` as TIMNET); the self-attention's per-modality attention dropouts, heads (they
+            must divide each raw width; 1 as released), layers, ``causal_mask`` (as released) and
+            ``padding_mask`` (off as released); ``masked_mean``, pooling over valid steps only (off as
+            released); the fusion's heads, dropouts, MLP width and adapter bottlenecks; ``text_width``, None
+            (as released: the text is read at the encoder's width, BERT's 768) or a linear map's width first
+            (a CPU preset; the text reconstruction target stays the encoder's states); ``max_len``, None (as
+            released: every step) or the length above which a modality is averaged over non-overlapping
+            windows of ceil(T / max_len) steps before its self-attention (a CPU preset; its reconstruction
+            reads each window's representation at every step of the window).
         text_encoder: token features of the text (stored BERT states or a BERT on ids).
         audio_dim: raw audio width.
         vision_dim: raw vision width.
         output_dim: 1 for regression, the number of classes for classification.
-        filters: TIMNET channels per stream; the representation width is ``filters x len(dilations)``.
-        kernel_size: TIMNET kernel.
-        dilations: TIMNET dilations.
-        timnet_dropout: TIMNET dropout.
-        flip_axis: what TIMNET's backward stream reverses (``channel`` as released, ``time`` as TIMNET).
-        attn_dropout: self-attention weight dropout per modality (text, audio, vision).
-        embed_dropout: self-attention embedding dropout.
-        relu_dropout: self-attention feed-forward dropout.
-        res_dropout: self-attention residual dropout.
-        encoder_heads: self-attention heads (must divide each raw width; 1 as released).
-        encoder_layers: self-attention layers.
-        causal_mask: causal attention in the self-attention encoders (as released).
-        padding_mask: hide padded steps from the self-attention (off as released).
-        masked_mean: pool over valid steps only (off as released: padded steps count).
-        fusion_heads: heads of the fusion's attention (must divide the width).
-        fusion_dropout: dropout of the fusion's stream-wise attention blocks.
-        fusion_attn_dropout: attention dropout of the fusion's cross-attention.
-        fusion_mlp_dim: hidden width of the fusion's MLP branch.
-        fusion_bottleneck: bottleneck of the fusion's adapter branch.
-        cross_bottleneck: bottleneck of the adapter after the cross-attention.
-        head_dropout: dropout inside the prediction head.
-        predictor_dim: hidden width of the SimSiam predictors.
-        text_width: None (as released): the text self-attention and TIMNET read the text encoder's states at
-            their own width (BERT's 768); an integer: a linear map to this width first (a CPU width preset).
-            The text reconstruction target stays the encoder's states.
-        max_len: None (as released): every step; an integer: a modality longer than this is averaged over
-            non-overlapping windows of ceil(T / max_len) steps before its self-attention (a CPU preset), and
-            its reconstruction reads each window's representation at every step of the window.
         lengths: padded length of each modality (text with [CLS], audio, vision), for ``max_len``.
     """
 
     def __init__(
         self,
+        model: ModelConfig,
         text_encoder: TextEncoder,
         audio_dim: int,
         vision_dim: int,
-        output_dim: int = 1,
-        filters: int = 25,
-        kernel_size: int = 2,
-        dilations: tuple[int, ...] = (1, 2, 4, 8),
-        timnet_dropout: float = 0.01,
-        flip_axis: FlipAxis = "channel",
-        attn_dropout: tuple[float, float, float] = (0.3, 0.2, 0.0),
-        embed_dropout: float = 0.2,
-        relu_dropout: float = 0.0,
-        res_dropout: float = 0.0,
-        encoder_heads: int = 1,
-        encoder_layers: int = 1,
-        causal_mask: bool = True,
-        padding_mask: bool = False,
-        masked_mean: bool = False,
-        fusion_heads: int = 10,
-        fusion_dropout: float = 0.1,
-        fusion_attn_dropout: float = 0.01,
-        fusion_mlp_dim: int = 50,
-        fusion_bottleneck: int = 50,
-        cross_bottleneck: int = 64,
-        head_dropout: float = 0.5,
-        predictor_dim: int = 50,
-        text_width: int | None = None,
-        max_len: int | None = None,
-        lengths: tuple[int, int, int] | None = None,
+        output_dim: int,
+        lengths: tuple[int, int, int],
     ) -> None:
         super().__init__()
         # [CLS] is split off before anything reads the text.
-        read = None if lengths is None else (lengths[0] - 1, lengths[1], lengths[2])
-        self.strides = window_strides(read, max_len)
-        self.padding_mask = padding_mask
-        self.masked_mean = masked_mean
+        self.strides = window_strides((lengths[0] - 1, lengths[1], lengths[2]), model.max_len)
+        self.padding_mask = model.padding_mask
+        self.masked_mean = model.masked_mean
         self.text_encoder = text_encoder
         raw_dims = (text_encoder.output_dim, audio_dim, vision_dim)
+        text_width = model.text_width
         self.text_projection: nn.Module = (
             nn.Linear(text_encoder.output_dim, text_width) if text_width else nn.Identity()
         )
         input_dims = (text_width or text_encoder.output_dim, audio_dim, vision_dim)
+        attn_dropout = (model.attn_dropout_text, model.attn_dropout_audio, model.attn_dropout_vision)
         self.self_attention = nn.ModuleList(
             MulTEncoder(
                 dim,
-                encoder_heads,
-                encoder_layers,
+                model.encoder_heads,
+                model.encoder_layers,
                 attn_dropout=p,
-                relu_dropout=relu_dropout,
-                res_dropout=res_dropout,
-                embed_dropout=embed_dropout,
-                causal=causal_mask,
+                relu_dropout=model.relu_dropout,
+                res_dropout=model.res_dropout,
+                embed_dropout=model.embed_dropout,
+                causal=model.causal_mask,
             )
             for dim, p in zip(input_dims, attn_dropout, strict=True)
         )
+        dilations = tuple(model.timnet_dilations)
         timnets = [
-            TIMNet(dim, filters, kernel_size, tuple(dilations), timnet_dropout, flip_axis)
+            TIMNet(
+                dim,
+                model.timnet_filters,
+                model.timnet_kernel,
+                dilations,
+                model.timnet_dropout,
+                model.flip_axis,
+            )
             for dim in input_dims
         ]
         # Named attributes: the optimizer gives the audio and vision TIMNETs their own learning rates.
@@ -169,17 +140,17 @@ class MITRDNet(nn.Module):
         dim = timnets[0].output_dim
         self.fusion = TransformerFusion(
             dim,
-            fusion_heads,
-            fusion_dropout,
-            fusion_attn_dropout,
-            fusion_mlp_dim,
-            fusion_bottleneck,
-            cross_bottleneck,
+            model.fusion_heads,
+            model.fusion_dropout,
+            model.fusion_attn_dropout,
+            model.fusion_mlp_dim,
+            model.fusion_bottleneck,
+            model.cross_bottleneck,
         )
         self.head = nn.Sequential(
-            nn.Linear(dim, dim), nn.ReLU(), nn.Dropout(head_dropout), nn.Linear(dim, output_dim)
+            nn.Linear(dim, dim), nn.ReLU(), nn.Dropout(model.head_dropout), nn.Linear(dim, output_dim)
         )
-        self.simsiam = nn.ModuleList(SimSiamHead(dim, predictor_dim) for _ in range(3))
+        self.simsiam = nn.ModuleList(SimSiamHead(dim, model.predictor_dim) for _ in range(3))
         self.reconstruction = nn.ModuleList(nn.Linear(dim, raw) for raw in raw_dims)
 
     @property

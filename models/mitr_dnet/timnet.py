@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from msabench.models.components.layers import BatchNorm1d
-
-FlipAxis = Literal["channel", "time"]
 
 
 class CausalConvUnit(nn.Module):
@@ -75,7 +71,7 @@ class TIMNet(nn.Module):
         kernel_size: int = 2,
         dilations: tuple[int, ...] = (1, 2, 4, 8),
         dropout: float = 0.01,
-        flip_axis: FlipAxis = "channel",
+        flip_axis: str = "channel",
     ) -> None:
         super().__init__()
         if flip_axis not in ("channel", "time"):

@@ -106,7 +106,7 @@ def test_causal_encoder_ignores_the_future() -> None:
 # ------------------------------------------------------------------ TIMNET
 @pytest.mark.parametrize("flip_axis", ["channel", "time"])
 def test_timnet_shape(flip_axis: str) -> None:
-    net = TIMNet(3, filters=5, dilations=(1, 2, 4), flip_axis=flip_axis)  # type: ignore[arg-type]
+    net = TIMNet(3, filters=5, dilations=(1, 2, 4), flip_axis=flip_axis)
     assert net(torch.randn(2, 11, 3)).shape == (2, 11, 15)
 
 
@@ -127,7 +127,7 @@ def test_timnet_backward_stream_reaches_the_future_only_when_flipping_time(
     flip_axis: str, sees_future: bool
 ) -> None:
     torch.manual_seed(0)
-    net = TIMNet(3, filters=4, flip_axis=flip_axis).eval()  # type: ignore[arg-type]
+    net = TIMNet(3, filters=4, flip_axis=flip_axis).eval()
     x = torch.randn(2, 8, 3)
     changed = x.clone()
     changed[:, -1] += 1.0
