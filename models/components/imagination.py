@@ -17,10 +17,10 @@ from torch import Tensor
 from msabench.core.batch import Batch
 from msabench.datamodules.base import DataDims
 from msabench.models.base import MSAMethod, Stage
+from msabench.models.components.imagination_config import ImaginationModelConfig
 from msabench.models.components.mmin_blocks import (
     UnimodalEncoders,
     missing_inputs,
-    network_options,
     text_source,
 )
 from msabench.models.components.text import TextEncoder, TextEncoderName
@@ -49,19 +49,12 @@ class ImaginationPretrain(ImaginationStage):
 
     @classmethod
     def pretrain_network(
-        cls, model: DictConfig, dims: DataDims, output_dim: int, text_features: TextEncoder
+        cls, model: ImaginationModelConfig, dims: DataDims, output_dim: int, text_features: TextEncoder
     ) -> UnimodalEncoders:
         """The stage-1 network on ``text_features``."""
-        return cls.network_cls(
-            text_features,
-            dims.audio_dim,
-            dims.vision_dim,
-            output_dim,
-            dropout=model.pretrain_dropout,
-            **network_options(model),
-        )
+        return cls.network_cls(model, text_features, dims.audio_dim, dims.vision_dim, output_dim)
 
-    def build_network(self, model_cfg: DictConfig, dims: DataDims) -> UnimodalEncoders:
+    def build_network(self, model_cfg: ImaginationModelConfig, dims: DataDims) -> UnimodalEncoders:
         """Build the encoders and the stage-1 classifier."""
         return self.pretrain_network(model_cfg, dims, self.output_dim, self.text_encoder(model_cfg, dims))
 
@@ -81,8 +74,9 @@ class ImaginationStudent(ImaginationStage):
     def __init__(self, cfg: DictConfig, dims: DataDims, previous: MSAMethod | None = None) -> None:
         super().__init__(cfg, dims)
         # The teacher reads the student's text source (stored features, or the same frozen BERT).
+        model = self.model_config(cfg)
         self.teacher = self.frozen(
-            self.pretrain.pretrain_network(cfg.model, dims, self.output_dim, self.network.text_features)
+            self.pretrain.pretrain_network(model, dims, self.output_dim, self.network.text_features)
         )
         if previous is not None:
             self.init_from_previous(previous)

@@ -18,7 +18,7 @@ in :data:`FUSION_ORDER`, so that embeddings, invariant features and teacher targ
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Final, Literal, NamedTuple
+from typing import Final, Literal, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -26,12 +26,12 @@ from torch.nn import functional as F
 
 from msabench.core.batch import Batch, complete_view, dropped_steps
 from msabench.errors import ConfigError
+from msabench.models.components.imagination_config import ImaginationModelConfig
 from msabench.models.components.text import TextEncoder, TextEncoderName
 
 FUSION_ORDER: Final[tuple[str, str, str]] = ("audio", "text", "vision")
 """MMIN's concatenation order h = [h_a, h_l, h_v] (the batch's own order is text, audio, vision)."""
 
-Pooling = Literal["padded", "valid"]
 Recurrence = Literal["mmin", "if_mmin", "if_mmin_2022"]
 ReverseMode = Literal["modality", "complement"]
 
@@ -53,18 +53,6 @@ def text_source(
             "MMIN/IF-MMIN read fixed BERT features, as the authors do: set model.bert_finetune=false"
         )
     return TextEncoder(encoder, feature_dim, bert_path, finetune)
-
-
-def network_options(model: Any) -> dict[str, Any]:
-    """Collect the constructor arguments every MMIN/IF-MMIN network takes from the ``model`` block."""
-    return {
-        "embedding_dim": int(model.embedding_dim),
-        "cnn_channels": int(model.cnn_channels),
-        "cnn_kernels": tuple(int(k) for k in model.cnn_kernels),
-        "cnn_dropout": float(model.cnn_dropout),
-        "pool": str(model.pool),
-        "classifier_layers": tuple(int(w) for w in model.classifier_layers),
-    }
 
 
 def kaiming_init_(*modules: nn.Module) -> None:
@@ -92,10 +80,8 @@ class LSTMMaxPoolEncoder(nn.Module):
 
     """
 
-    def __init__(self, input_dim: int, hidden_dim: int, pool: Pooling = "padded") -> None:
+    def __init__(self, input_dim: int, hidden_dim: int, pool: str) -> None:
         super().__init__()
-        if pool not in ("padded", "valid"):
-            raise ConfigError(f"unknown model.pool '{pool}': use padded or valid")
         self.pool = pool
         self.lstm = nn.LSTM(input_dim, hidden_dim, num_layers=1, batch_first=True)
 
@@ -348,36 +334,26 @@ class UnimodalEncoders(nn.Module):
     (TextCNN), ``encoder_v`` (LSTM); the authors' netA, netL, netV.
 
     Args:
+        model: the ``model`` block (:class:`ImaginationModelConfig`: the embedding size, the TextCNN's
+            channels, kernels and dropout, the LSTM encoders' pooling).
         text_features: the text feature source (:class:`TextEncoder`).
         audio_dim: audio frame size.
         vision_dim: vision frame size.
-        embedding_dim: size of every unimodal embedding (128; IF-MMIN's shared encoder needs them equal).
-        cnn_channels: TextCNN channels per kernel size.
-        cnn_kernels: TextCNN kernel sizes.
-        cnn_dropout: TextCNN dropout.
-        pool: pooling of the LSTM encoders (``padded`` or ``valid``).
 
     """
 
     def __init__(
-        self,
-        text_features: TextEncoder,
-        audio_dim: int,
-        vision_dim: int,
-        embedding_dim: int = 128,
-        cnn_channels: int = 128,
-        cnn_kernels: Sequence[int] = (3, 4, 5),
-        cnn_dropout: float = 0.5,
-        pool: Pooling = "padded",
+        self, model: ImaginationModelConfig, text_features: TextEncoder, audio_dim: int, vision_dim: int
     ) -> None:
         super().__init__()
+        embedding_dim = model.embedding_dim
         self.embedding_dim = embedding_dim
         self.text_features = text_features
-        self.encoder_a = LSTMMaxPoolEncoder(audio_dim, embedding_dim, pool)
+        self.encoder_a = LSTMMaxPoolEncoder(audio_dim, embedding_dim, model.pool)
         self.encoder_l = TextCNN(
-            text_features.output_dim, embedding_dim, cnn_channels, cnn_kernels, cnn_dropout
+            text_features.output_dim, embedding_dim, model.cnn_channels, model.cnn_kernels, model.cnn_dropout
         )
-        self.encoder_v = LSTMMaxPoolEncoder(vision_dim, embedding_dim, pool)
+        self.encoder_v = LSTMMaxPoolEncoder(vision_dim, embedding_dim, model.pool)
 
     def embed(self, inputs: EncoderInputs) -> Tensor:
         """Unimodal embeddings (B, 3, embedding_dim) in :data:`FUSION_ORDER` (audio, text, vision)."""

@@ -6,26 +6,25 @@ from dataclasses import dataclass
 
 from omegaconf import MISSING
 
+from msabench.models.components.imagination_config import ImaginationModelConfig
 from msabench.models.schema import LossConfig as TaskLossConfig
-from msabench.models.schema import TextEncoderConfig
+from msabench.models.schema import check_choice
 
 
 @dataclass
-class ModelConfig(TextEncoderConfig):
-    """IF-MMIN's network hyperparameters (see ``config.yaml`` and the method's README)."""
+class ModelConfig(ImaginationModelConfig):
+    """IF-MMIN's network hyperparameters: an imagination network's, and which IF-IM forward (``config.yaml``).
 
-    embedding_dim: int = MISSING
-    cnn_channels: int = MISSING
-    cnn_kernels: list[int] = MISSING
-    cnn_dropout: float = MISSING
-    pool: str = MISSING
-    classifier_layers: list[int] = MISSING
-    pretrain_dropout: float = MISSING
-    dropout: float = MISSING
-    ae_layers: list[int] = MISSING
-    n_blocks: int = MISSING
+    Attributes:
+        ifim_variant: ``current`` (the repository's IF-IM forward since 2024-09-04) or ``2022`` (at
+            publication).
+    """
+
     ifim_variant: str = MISSING
-    reverse_input: str = MISSING
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choice("model.ifim_variant", self.ifim_variant, ("current", "2022"))
 
 
 @dataclass

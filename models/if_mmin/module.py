@@ -15,7 +15,6 @@ from msabench.models.components.imagination import ImaginationPretrain, Imaginat
 from msabench.models.components.mmin_blocks import (
     complete_inputs,
     missing_inputs,
-    network_options,
     reverse_inputs,
     stack_inputs,
 )
@@ -80,20 +79,10 @@ class IFMMIN(ImaginationStudent):
     schemas = BlockSchemas(model=ModelConfig, loss=LossConfig)
     pretrain = IFMMINPretrain
 
-    def build_network(self, model_cfg: DictConfig, dims: DataDims) -> IFMMINNetwork:
+    def build_network(self, model_cfg: ModelConfig, dims: DataDims) -> IFMMINNetwork:
         """Build the encoders, S, the IF-IM and the classifier."""
-        return IFMMINNetwork(
-            self.text_encoder(model_cfg, dims),
-            dims.audio_dim,
-            dims.vision_dim,
-            self.output_dim,
-            ae_layers=tuple(model_cfg.ae_layers),
-            n_blocks=model_cfg.n_blocks,
-            # An untyped block (no schema attached) reads the YAML value 2022 as an integer.
-            ifim_variant=str(model_cfg.ifim_variant),  # type: ignore[arg-type]
-            dropout=model_cfg.dropout,
-            **network_options(model_cfg),
-        )
+        text = self.text_encoder(model_cfg, dims)
+        return IFMMINNetwork(model_cfg, text, dims.audio_dim, dims.vision_dim, self.output_dim)
 
     def init_from_previous(self, previous: MSAMethod) -> None:
         """As MMIN's, and the shared encoder S also starts from stage 1."""

@@ -7,25 +7,22 @@ Fusion order inside both networks is MMIN's (audio, text, vision): h = [h_a, h_l
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-from msabench.errors import ConfigError
+from msabench.models.components.imagination_config import ImaginationModelConfig
 from msabench.models.components.mmin_blocks import (
     EncoderInputs,
     MLPClassifier,
-    Pooling,
     Recurrence,
     ResidualAE,
     UnimodalEncoders,
     kaiming_init_,
 )
 from msabench.models.components.text import TextEncoder
-
-IFIMVariant = Literal["current", "2022"]
+from msabench.models.if_mmin.config import ModelConfig
 
 
 class SharedEncoder(nn.Sequential):
@@ -66,39 +63,28 @@ class IFMMINPretrainNetwork(UnimodalEncoders):
     """Stage 1 (``utt_shared``): encoders, the shared encoder S and the classifier C1 on [h, s].
 
     Args:
+        model: the ``model`` block (the encoders' keys, ``classifier_layers`` and ``pretrain_dropout`` of C1).
         text_features: the text feature source.
         audio_dim: audio frame size.
         vision_dim: vision frame size.
         output_dim: 1 (regression) or the number of classes.
-        embedding_dim: unimodal embedding size (128).
-        classifier_layers: hidden widths of C1 ((128, 128)).
-        dropout: C1 dropout (0.3).
-        cnn_channels: TextCNN channels per kernel.
-        cnn_kernels: TextCNN kernel sizes.
-        cnn_dropout: TextCNN dropout.
-        pool: LSTM pooling.
 
     """
 
     def __init__(
         self,
+        model: ImaginationModelConfig,
         text_features: TextEncoder,
         audio_dim: int,
         vision_dim: int,
         output_dim: int,
-        embedding_dim: int = 128,
-        classifier_layers: Sequence[int] = (128, 128),
-        dropout: float = 0.3,
-        cnn_channels: int = 128,
-        cnn_kernels: Sequence[int] = (3, 4, 5),
-        cnn_dropout: float = 0.5,
-        pool: Pooling = "padded",
     ) -> None:
-        super().__init__(
-            text_features, audio_dim, vision_dim, embedding_dim, cnn_channels, cnn_kernels, cnn_dropout, pool
-        )
+        super().__init__(model, text_features, audio_dim, vision_dim)
+        embedding_dim = model.embedding_dim
         self.shared = SharedEncoder(embedding_dim)
-        self.classifier = MLPClassifier(6 * embedding_dim, classifier_layers, output_dim, dropout)
+        self.classifier = MLPClassifier(
+            6 * embedding_dim, model.classifier_layers, output_dim, model.pretrain_dropout
+        )
         kaiming_init_(self.encoder_a, self.encoder_l, self.encoder_v, self.shared, self.classifier)
 
     def forward(self, inputs: EncoderInputs) -> PretrainOutput:
@@ -113,54 +99,26 @@ class IFMMINNetwork(UnimodalEncoders):
     """Stage 2: encoders and S (initialised from stage 1), the IF-IM (residual AE fed s) and classifier C2.
 
     Args:
+        model: IF-MMIN's ``model`` block (the encoders' keys, ``ae_layers``, ``n_blocks`` and
+            ``ifim_variant`` of the IF-IM, ``classifier_layers`` and ``dropout`` of C2).
         text_features: the text feature source.
         audio_dim: audio frame size.
         vision_dim: vision frame size.
         output_dim: 1 (regression) or the number of classes.
-        embedding_dim: unimodal embedding size (128).
-        ae_layers: IF-IM encoder widths ((256, 128, 64)).
-        n_blocks: IF-IM blocks (5).
-        ifim_variant: ``current`` (the repository's forward since 2024-09-04) or ``2022`` (at publication).
-        classifier_layers: hidden widths of C2 ((128, 128)).
-        dropout: C2 dropout (0.5).
-        cnn_channels: TextCNN channels per kernel.
-        cnn_kernels: TextCNN kernel sizes.
-        cnn_dropout: TextCNN dropout.
-        pool: LSTM pooling.
 
     """
 
     def __init__(
-        self,
-        text_features: TextEncoder,
-        audio_dim: int,
-        vision_dim: int,
-        output_dim: int,
-        embedding_dim: int = 128,
-        ae_layers: Sequence[int] = (256, 128, 64),
-        n_blocks: int = 5,
-        ifim_variant: IFIMVariant = "current",
-        classifier_layers: Sequence[int] = (128, 128),
-        dropout: float = 0.5,
-        cnn_channels: int = 128,
-        cnn_kernels: Sequence[int] = (3, 4, 5),
-        cnn_dropout: float = 0.5,
-        pool: Pooling = "padded",
+        self, model: ModelConfig, text_features: TextEncoder, audio_dim: int, vision_dim: int, output_dim: int
     ) -> None:
-        super().__init__(
-            text_features, audio_dim, vision_dim, embedding_dim, cnn_channels, cnn_kernels, cnn_dropout, pool
-        )
-        recurrence: Recurrence
-        match ifim_variant:
-            case "current":
-                recurrence = "if_mmin"
-            case "2022":
-                recurrence = "if_mmin_2022"
-            case other:
-                raise ConfigError(f"unknown model.ifim_variant '{other}': use current or 2022")
+        super().__init__(model, text_features, audio_dim, vision_dim)
+        embedding_dim = model.embedding_dim
+        recurrence: Recurrence = "if_mmin" if model.ifim_variant == "current" else "if_mmin_2022"
         self.shared = SharedEncoder(embedding_dim)
-        self.imagination = ResidualAE(3 * embedding_dim, ae_layers, n_blocks, recurrence)
-        self.classifier = MLPClassifier(self.imagination.latent_dim, classifier_layers, output_dim, dropout)
+        self.imagination = ResidualAE(3 * embedding_dim, model.ae_layers, model.n_blocks, recurrence)
+        self.classifier = MLPClassifier(
+            self.imagination.latent_dim, model.classifier_layers, output_dim, model.dropout
+        )
         kaiming_init_(
             self.encoder_a, self.encoder_l, self.encoder_v, self.shared, self.imagination, self.classifier
         )

@@ -6,25 +6,13 @@ from dataclasses import dataclass
 
 from omegaconf import MISSING
 
+from msabench.models.components.imagination_config import ImaginationModelConfig
 from msabench.models.schema import LossConfig as TaskLossConfig
-from msabench.models.schema import TextEncoderConfig
 
 
 @dataclass
-class ModelConfig(TextEncoderConfig):
-    """MMIN's network hyperparameters (see ``config.yaml`` and the method's README)."""
-
-    embedding_dim: int = MISSING
-    cnn_channels: int = MISSING
-    cnn_kernels: list[int] = MISSING
-    cnn_dropout: float = MISSING
-    pool: str = MISSING
-    classifier_layers: list[int] = MISSING
-    pretrain_dropout: float = MISSING
-    dropout: float = MISSING
-    ae_layers: list[int] = MISSING
-    n_blocks: int = MISSING
-    reverse_input: str = MISSING
+class ModelConfig(ImaginationModelConfig):
+    """MMIN's network hyperparameters: the keys every imagination network has (see ``config.yaml``)."""
 
 
 @dataclass

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import torch
-from omegaconf import DictConfig
 from torch import Tensor
 
 from msabench.core.batch import Batch
 from msabench.datamodules.base import DataDims
 from msabench.models import register
 from msabench.models.components.imagination import ImaginationPretrain, ImaginationStudent
-from msabench.models.components.mmin_blocks import missing_inputs, network_options, reverse_inputs
+from msabench.models.components.mmin_blocks import missing_inputs, reverse_inputs
 from msabench.models.mmin.config import LossConfig, ModelConfig
 from msabench.models.mmin.losses import cycle_loss, imagination_loss
 from msabench.models.mmin.network import MMINNetwork, MMINPretrainNetwork
@@ -35,18 +34,10 @@ class MMIN(ImaginationStudent):
     schemas = BlockSchemas(model=ModelConfig, loss=LossConfig)
     pretrain = MMINPretrain
 
-    def build_network(self, model_cfg: DictConfig, dims: DataDims) -> MMINNetwork:
+    def build_network(self, model_cfg: ModelConfig, dims: DataDims) -> MMINNetwork:
         """Build the encoders, the forward and cycle autoencoders and the classifier."""
-        return MMINNetwork(
-            self.text_encoder(model_cfg, dims),
-            dims.audio_dim,
-            dims.vision_dim,
-            self.output_dim,
-            ae_layers=tuple(model_cfg.ae_layers),
-            n_blocks=model_cfg.n_blocks,
-            dropout=model_cfg.dropout,
-            **network_options(model_cfg),
-        )
+        text = self.text_encoder(model_cfg, dims)
+        return MMINNetwork(model_cfg, text, dims.audio_dim, dims.vision_dim, self.output_dim)
 
     def training_loss(self, batch: Batch) -> dict[str, Tensor]:
         """Task loss + forward imagination (to the teacher's embeddings of x^rev) + cycle (back to sg(h))."""

@@ -6,15 +6,14 @@ that ``optim.clip_norm_per_submodule`` clips each one separately, as the authors
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import NamedTuple
 
 from torch import Tensor
 
+from msabench.models.components.imagination_config import ImaginationModelConfig
 from msabench.models.components.mmin_blocks import (
     EncoderInputs,
     MLPClassifier,
-    Pooling,
     ResidualAE,
     UnimodalEncoders,
     kaiming_init_,
@@ -52,38 +51,27 @@ class MMINPretrainNetwork(UnimodalEncoders):
     """Stage 1 (``utt_fusion``): the three encoders and a classifier C0 on their concatenation.
 
     Args:
+        model: the ``model`` block (the encoders' keys, ``classifier_layers`` and ``pretrain_dropout`` of C0).
         text_features: the text feature source.
         audio_dim: audio frame size.
         vision_dim: vision frame size.
         output_dim: 1 (regression) or the number of classes.
-        embedding_dim: unimodal embedding size (128).
-        classifier_layers: hidden widths of C0 ((128, 128)).
-        dropout: C0 dropout (0.3).
-        cnn_channels: TextCNN channels per kernel.
-        cnn_kernels: TextCNN kernel sizes.
-        cnn_dropout: TextCNN dropout.
-        pool: LSTM pooling.
 
     """
 
     def __init__(
         self,
+        model: ImaginationModelConfig,
         text_features: TextEncoder,
         audio_dim: int,
         vision_dim: int,
         output_dim: int,
-        embedding_dim: int = 128,
-        classifier_layers: Sequence[int] = (128, 128),
-        dropout: float = 0.3,
-        cnn_channels: int = 128,
-        cnn_kernels: Sequence[int] = (3, 4, 5),
-        cnn_dropout: float = 0.5,
-        pool: Pooling = "padded",
     ) -> None:
-        super().__init__(
-            text_features, audio_dim, vision_dim, embedding_dim, cnn_channels, cnn_kernels, cnn_dropout, pool
+        super().__init__(model, text_features, audio_dim, vision_dim)
+        embedding_dim = model.embedding_dim
+        self.classifier = MLPClassifier(
+            3 * embedding_dim, model.classifier_layers, output_dim, model.pretrain_dropout
         )
-        self.classifier = MLPClassifier(3 * embedding_dim, classifier_layers, output_dim, dropout)
         kaiming_init_(self.encoder_a, self.encoder_l, self.encoder_v, self.classifier)
 
     def forward(self, inputs: EncoderInputs) -> PretrainOutput:
@@ -96,44 +84,30 @@ class MMINNetwork(UnimodalEncoders):
     """Stage 2: encoders (initialised from stage 1), forward and cycle residual autoencoders, classifier C2.
 
     Args:
+        model: the ``model`` block (the encoders' keys, ``ae_layers`` and ``n_blocks`` of both autoencoders,
+            ``classifier_layers`` and ``dropout`` of C2).
         text_features: the text feature source.
         audio_dim: audio frame size.
         vision_dim: vision frame size.
         output_dim: 1 (regression) or the number of classes.
-        embedding_dim: unimodal embedding size (128).
-        ae_layers: autoencoder encoder widths ((256, 128, 64)).
-        n_blocks: autoencoder blocks (5).
-        classifier_layers: hidden widths of C2 ((128, 128)).
-        dropout: C2 dropout (0.5).
-        cnn_channels: TextCNN channels per kernel.
-        cnn_kernels: TextCNN kernel sizes.
-        cnn_dropout: TextCNN dropout.
-        pool: LSTM pooling.
 
     """
 
     def __init__(
         self,
+        model: ImaginationModelConfig,
         text_features: TextEncoder,
         audio_dim: int,
         vision_dim: int,
         output_dim: int,
-        embedding_dim: int = 128,
-        ae_layers: Sequence[int] = (256, 128, 64),
-        n_blocks: int = 5,
-        classifier_layers: Sequence[int] = (128, 128),
-        dropout: float = 0.5,
-        cnn_channels: int = 128,
-        cnn_kernels: Sequence[int] = (3, 4, 5),
-        cnn_dropout: float = 0.5,
-        pool: Pooling = "padded",
     ) -> None:
-        super().__init__(
-            text_features, audio_dim, vision_dim, embedding_dim, cnn_channels, cnn_kernels, cnn_dropout, pool
-        )
+        super().__init__(model, text_features, audio_dim, vision_dim)
+        embedding_dim, ae_layers, n_blocks = model.embedding_dim, model.ae_layers, model.n_blocks
         self.imagination = ResidualAE(3 * embedding_dim, ae_layers, n_blocks, "mmin")
         self.cycle = ResidualAE(3 * embedding_dim, ae_layers, n_blocks, "mmin")
-        self.classifier = MLPClassifier(self.imagination.latent_dim, classifier_layers, output_dim, dropout)
+        self.classifier = MLPClassifier(
+            self.imagination.latent_dim, model.classifier_layers, output_dim, model.dropout
+        )
         kaiming_init_(
             self.encoder_a, self.encoder_l, self.encoder_v, self.imagination, self.cycle, self.classifier
         )

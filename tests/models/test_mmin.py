@@ -142,7 +142,7 @@ def test_residual_ae_block_shapes_follow_the_authors() -> None:
 
 def test_lstm_encoder_pools_over_padding_unless_asked_not_to() -> None:
     torch.manual_seed(0)
-    encoder = LSTMMaxPoolEncoder(3, 5)
+    encoder = LSTMMaxPoolEncoder(3, 5, "padded")
     x = torch.randn(2, 4, 3)
     valid = torch.tensor([[True, True, False, False], [True, True, True, True]])
     x = x * valid[..., None]
