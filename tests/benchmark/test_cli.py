@@ -123,7 +123,7 @@ MISSING_FILE = "/nonexistent/unaligned_50.pkl"
         ),
         (
             ["--method", "mitr_dnet", "--protocol", "intra", "--rate", "0.3", "model.flip_axis=depth"],
-            "unknown model.flip_axis 'depth'",
+            "model.flip_axis must be one of channel, time, not 'depth'",
         ),
         (
             ["--method", "lf_dnn", "--protocol", "intra", "--rate", "0.3", "optim.name=sgd"],

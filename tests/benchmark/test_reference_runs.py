@@ -48,7 +48,7 @@ def preset_jobs() -> dict[str, sw.Job]:
         matched = job.settings[0] if job.per_setting else None
         name = run_name(job.dataset, job.method, job.train_policy, matched, job.seed, "0" * 16)
         labels[_label(name)] = job
-    assert len(labels) == len(jobs) == 159
+    assert len(labels) == len(jobs) == 167
     return labels
 
 

@@ -6,9 +6,7 @@ A method's schemas are its ``schemas`` (the dataclasses of its ``config.py``).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import io
 from pathlib import Path
 
 import pytest
@@ -96,16 +94,6 @@ def test_a_wrong_value_in_any_typed_block_is_one_line(name: str) -> None:
         config_lib.compose(name, "synthetic", "mosi", {}, ["+loss.regressionx=1"], (), schemas)
 
 
-def _call(args: list[str]) -> tuple[int, str]:
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        try:
-            code = main(args)
-        except SystemExit as exit_:  # argparse
-            code = int(exit_.code or 0)
-    return code, err.getvalue()
-
-
 @pytest.mark.parametrize(
     ("method", "override", "said"),
     [
@@ -116,14 +104,15 @@ def _call(args: list[str]) -> tuple[int, str]:
     ],
 )
 def test_the_command_refuses_a_mistyped_method_key_before_writing_anything(
-    method: str, override: str, said: str, tmp_path: Path
+    method: str, override: str, said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Before: MITR-DNet trained and died in its first loss with a 109-line traceback, leaving a failed run
     # directory; UMDF took 'maybe' for true and trained.
     root = tmp_path / "runs"
-    code, err = _call(
+    code = main(
         ["run", "--method", method, "--protocol", "intra", "--rate", "0.3", "--output", str(root), override]
     )
+    err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and err.startswith("error: ") and said in err, err
     assert not root.exists()
 
