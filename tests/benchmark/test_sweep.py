@@ -123,11 +123,14 @@ def test_the_reference_grid_trains_each_method_with_its_papers_recipe() -> None:
 def test_presets_load_and_flags_replace_leaves() -> None:
     assert {"quick", "synthetic", "mosi", "mosei", "sims", "iemocap"} <= set(sw.presets())
     spec = sw.build_spec("synthetic")
-    paper, reference = spec.grids
+    paper, reference, more_seeds = spec.grids
     assert paper.seeds == reference.seeds == (1111, 1112, 1113)
-    assert len(paper.settings()) == len(reference.settings()) == 11 + 7 + 7
+    assert len(paper.settings()) == len(reference.settings()) == len(more_seeds.settings()) == 11 + 7 + 7
     assert reference.methods == ("lf_dnn",)
     assert set(reference.train_policies) == {"lnln", "conditions", "stochastic"}
+    # IF-MMIN's seeds part under intra drops: it and its reference get four more (models/if_mmin/README.md).
+    assert more_seeds.methods == ("if_mmin", "lf_dnn") and more_seeds.train_policies == ("conditions",)
+    assert more_seeds.seeds == (1114, 1115, 1116, 1117)
     assert spec.output == "results/synthetic/runs" and spec.blocks == ("reference",)
     flagged = sw.build_spec("quick", {"seeds": "7,8", "methods": "lf_dnn"}, ["trainer.max_epochs=1"])
     assert flagged.grids[0].seeds == (7, 8) and flagged.grids[0].methods == ("lf_dnn",)
