@@ -36,9 +36,7 @@ LAYERS: dict[str, int] = {
     "msabench.config": 5,  # composition, schema, checks, and preflight (a run's inputs checked torch-free)
     "msabench.store": 5,
     "msabench.runner": 5,
-    "msabench.wandb_logging": 5,  # the runner's W&B logger; typed structurally, it imports nothing above
     "msabench.leaderboard": 6,
-    "msabench.plots": 6,
     "msabench.sweep": 6,
     "msabench.testing": 6,  # the generic every-method checks (msabench check): they drive the runner
     "msabench": 7,  # the package root (Python API) and the CLI

@@ -239,7 +239,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     if args.wandb:
-        from msabench import wandb_logging
+        from msabench.runner import wandb_logging
 
         wandb_logging.log_leaderboard(board, plots, args.out.parent, source=source)
     return 0

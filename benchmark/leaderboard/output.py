@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from msabench import plots
 from msabench.core.io import atomic_write
 from msabench.errors import ConfigError
+from msabench.leaderboard import plots
 from msabench.leaderboard.board import Leaderboard
 from msabench.leaderboard.markdown import to_markdown
 

@@ -162,7 +162,7 @@ def _train_and_test_in(prepared: PreparedRun, attempt: store.Attempt) -> pd.Data
         store.write_results(run_dir, frame)
         store.write_status(run_dir, "finished", run_key=prepared.run_key, **(info | where), **noted)
         if cfg.logging.wandb:  # after the results are safe: W&B never decides a run's status
-            from msabench import wandb_logging
+            from msabench.runner import wandb_logging
 
             wandb_logging.log_test_results(prepared, frame)
         return frame

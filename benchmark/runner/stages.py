@@ -142,7 +142,7 @@ def fit_stages(
         if cfg.logging.csv and not stage_cfg.trainer.fast_dev_run:
             loggers.append(L.pytorch.loggers.CSVLogger(run_dir, name="logs", version=stage.name))
         if cfg.logging.wandb:
-            from msabench import wandb_logging
+            from msabench.runner import wandb_logging
 
             wandb_logger = wandb_logging.stage_logger(prepared, stage.name, len(stages))
             if wandb_logger is not None:

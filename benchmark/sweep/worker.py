@@ -103,8 +103,8 @@ def run_job(
                 host=_where(),
             )
         finally:
-            if "msabench.wandb_logging" in sys.modules:
-                sys.modules["msabench.wandb_logging"].finish_leftovers()
+            if "msabench.runner.wandb_logging" in sys.modules:
+                sys.modules["msabench.runner.wandb_logging"].finish_leftovers()
     status: Literal["finished", "reused"] = "reused" if frame.attrs.get("cached") else "finished"
     return Outcome(
         index,

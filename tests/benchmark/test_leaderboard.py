@@ -489,7 +489,7 @@ def test_data_variants_are_never_pooled_and_are_named() -> None:
 def test_plots_keep_their_legend_off_the_data(
     kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from msabench import plots
+    from msabench.leaderboard import plots
 
     settings = (
         [f"condition:{c}" for c in ALL_CONDITIONS]

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from msabench import leaderboard as lb
-from msabench import wandb_logging as wl
 from msabench.protocols import Setting
+from msabench.runner import wandb_logging as wl
 
 TINY = [
     "trainer.max_epochs=1",
