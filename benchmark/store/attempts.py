@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import json
 import os
 import secrets
@@ -188,14 +189,25 @@ def _stopped(error: BaseException | None) -> bool:
 
 
 def archive(run_dir: Path, suffix: str = "") -> Path | None:
-    """Move a run directory aside as ``<run>.replaced-<UTC time>[-suffix]``; None if it is already gone."""
+    """Move a run directory aside as ``<run>.replaced-<UTC time>[-suffix]``; None if it is already gone.
+
+    A second archive of the same run within the same second gets ``.2``, ``.3``, ... after its name: no
+    archive is ever renamed onto another (a non-empty target refuses the rename).
+    """
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    target = run_dir.with_name(f"{run_dir.name}.replaced-{stamp}" + (f"-{suffix}" if suffix else ""))
-    try:
-        os.rename(run_dir, target)
-    except FileNotFoundError:
-        return None
-    return target
+    name = f"{run_dir.name}.replaced-{stamp}" + (f"-{suffix}" if suffix else "")
+    for n in itertools.count(1):
+        target = run_dir.with_name(name if n == 1 else f"{name}.{n}")
+        try:
+            os.rename(run_dir, target)
+        except FileNotFoundError:
+            return None
+        except OSError as err:
+            if err.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                continue
+            raise
+        return target
+    raise AssertionError("unreachable")  # itertools.count never ends
 
 
 def staging_dirs(root: Path) -> list[Path]:

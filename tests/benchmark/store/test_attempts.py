@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -162,3 +163,23 @@ def test_a_frozen_attempt_that_wakes_after_its_retry_published_changes_nothing(t
     assert store.read_status(run_dir)["pid"] == os.getpid()
     assert store.staging_dirs(root) == []  # the first attempt removed its own staging
     assert len(store.run_statuses(root)) == 1
+
+
+def test_two_archives_of_a_run_in_the_same_second_are_both_kept(tmp_path: Path, monkeypatch) -> None:
+    # Before: the second rename aimed at the first archive's name and failed (OSError: directory not empty).
+    class FrozenClock:
+        @staticmethod
+        def now(tz: object = None) -> datetime:
+            return datetime(2026, 12, 8, 2, 42, 8, tzinfo=timezone.utc)
+
+    monkeypatch.setattr("msabench.store.attempts.datetime", FrozenClock)
+    run_dir = tmp_path / "runs" / "synthetic__lf_dnn__complete__s1111__0123456789abcdef"
+    kept = []
+    for marker in ("first", "second", "third"):
+        run_dir.mkdir(parents=True)
+        (run_dir / "status.json").write_text(marker)
+        kept.append(store.archive(run_dir))
+    names = [p.name.rsplit(".replaced-", 1)[1] for p in kept if p is not None]
+    assert names == ["20261208T024208Z", "20261208T024208Z.2", "20261208T024208Z.3"]
+    assert [(p / "status.json").read_text() for p in kept if p is not None] == ["first", "second", "third"]
+    assert store.archive(run_dir) is None  # already gone
